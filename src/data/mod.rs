@@ -1,0 +1,479 @@
+//! Reading the benchmark's files from the official data layout.
+//!
+//! Every loader goes through [`DataDir`]: paths are resolved inside the data folder only, files
+//! are listed in sorted order, and every parse error names the file and the record. Records a
+//! loader skips (as the original does, for a missing image say) are counted in a [`LoadLog`]
+//! and reported in the run log.
+
+// pub mod synth;
+pub mod unrelated;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::sample::{ImageRef, hex};
+
+/// A problem with the data files, naming the file and, where it applies, the record.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A required file or folder does not exist.
+    #[error("{path}: not found. {hint}")]
+    Missing {
+        /// The missing path.
+        path: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file or one of its records does not have the expected shape.
+    #[error("{path}: {location}: {message}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// `line 12`, `record 3`, `row 7`, or `whole file`.
+        location: String,
+        /// What is wrong, and what was expected.
+        message: String,
+    },
+    /// A path in the data points outside the data folder.
+    #[error("{path}: refers to a file outside the data folder; paths must stay inside it")]
+    OutsideData {
+        /// The offending path.
+        path: String,
+    },
+}
+
+impl DataError {
+    /// A malformed-record error.
+    pub fn malformed(path: &str, location: impl Into<String>, message: impl Into<String>) -> Self {
+        DataError::Malformed {
+            path: path.to_string(),
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Records skipped while loading, counted by reason, so the run log can say what was left out.
+#[derive(Debug, Default)]
+pub struct LoadLog {
+    skipped: Mutex<BTreeMap<String, usize>>,
+}
+
+impl LoadLog {
+    /// Counts one skipped record, with the reason (which should name the file or split).
+    pub fn skip(&self, reason: impl Into<String>) {
+        if let Ok(mut map) = self.skipped.lock() {
+            *map.entry(reason.into()).or_default() += 1;
+        }
+    }
+
+    /// The skipped counts by reason.
+    pub fn skipped(&self) -> BTreeMap<String, usize> {
+        self.skipped.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// The total number of skipped records.
+    pub fn total(&self) -> usize {
+        self.skipped().values().sum()
+    }
+}
+
+/// The data folder, as the original's `./data` (the folder that holds `truthfulness/`,
+/// `safety/`, `robustness/`, `fairness/`, `privacy/` and `unrelated_images/`).
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// A data folder. A path that ends in a `data` folder holding the aspects is used as is;
+    /// a checkout of the original (which holds `data/`) is accepted too.
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        let root = root.into();
+        let nested = root.join("data");
+        let looks_like_data = |p: &Path| {
+            ["truthfulness", "safety", "robustness", "fairness", "privacy"]
+                .iter()
+                .any(|a| p.join(a).is_dir())
+        };
+        if !looks_like_data(&root) && looks_like_data(&nested) {
+            return DataDir { root: nested };
+        }
+        DataDir { root }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Resolves a path relative to the data folder, refusing to leave it.
+    pub fn resolve(&self, rel: &str) -> Result<PathBuf, DataError> {
+        let rel = rel.trim_start_matches("./");
+        let rel = rel.strip_prefix("data/").unwrap_or(rel);
+        let path = Path::new(rel);
+        let escapes = path.components().any(|c| {
+            matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_))
+        });
+        if escapes {
+            return Err(DataError::OutsideData { path: rel.to_string() });
+        }
+        Ok(self.root.join(path))
+    }
+
+    /// Whether a path exists inside the data folder.
+    pub fn exists(&self, rel: &str) -> bool {
+        self.resolve(rel).map(|p| p.exists()).unwrap_or(false)
+    }
+
+    /// Reads a whole file as text.
+    pub fn read_text(&self, rel: &str) -> Result<String, DataError> {
+        let path = self.resolve(rel)?;
+        if !path.exists() {
+            return Err(missing(&path));
+        }
+        fs::read_to_string(&path).map_err(|source| DataError::Io { path: shown(&path), source })
+    }
+
+    /// Reads a JSON file into any shape.
+    pub fn read_json<T: DeserializeOwned>(&self, rel: &str) -> Result<T, DataError> {
+        let text = self.read_text(rel)?;
+        serde_json::from_str(&text).map_err(|e| {
+            DataError::malformed(&self.shown(rel), format!("line {}", e.line()), e.to_string())
+        })
+    }
+
+    /// Reads a file holding a JSON array of records, each into `T`; errors name the record.
+    pub fn read_json_array<T: DeserializeOwned>(&self, rel: &str) -> Result<Vec<T>, DataError> {
+        let items: Vec<Value> = self.read_json(rel).map_err(|e| match e {
+            DataError::Malformed { path, location, message } => DataError::Malformed {
+                path,
+                location,
+                message: format!("{message} (expected a JSON array of records)"),
+            },
+            other => other,
+        })?;
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                serde_json::from_value(item).map_err(|e| {
+                    DataError::malformed(&self.shown(rel), format!("record {i}"), e.to_string())
+                })
+            })
+            .collect()
+    }
+
+    /// Reads a JSON Lines file, one record per non-empty line; errors name the line.
+    pub fn read_jsonl<T: DeserializeOwned>(&self, rel: &str) -> Result<Vec<T>, DataError> {
+        let text = self.read_text(rel)?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = serde_json::from_str(line).map_err(|e| {
+                DataError::malformed(
+                    &self.shown(rel),
+                    format!("line {}", i + 1),
+                    format!("{e} (expected one JSON object per line)"),
+                )
+            })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// Reads a CSV file with a header row into maps from column name to value.
+    pub fn read_csv(&self, rel: &str) -> Result<Vec<CsvRow>, DataError> {
+        let path = self.resolve(rel)?;
+        if !path.exists() {
+            return Err(missing(&path));
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(&path)
+            .map_err(|e| DataError::malformed(&shown(&path), "whole file", e.to_string()))?;
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| DataError::malformed(&shown(&path), "header", e.to_string()))?
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let mut rows = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| {
+                DataError::malformed(&shown(&path), format!("row {}", i + 1), e.to_string())
+            })?;
+            let fields =
+                headers.iter().cloned().zip(record.iter().map(str::to_string)).collect();
+            rows.push(CsvRow { file: shown(&path), row: i + 1, fields });
+        }
+        Ok(rows)
+    }
+
+    /// The entries of a folder, sorted by name (the original's listing order is the
+    /// file system's; we sort so that runs are reproducible).
+    pub fn list(&self, rel: &str) -> Result<Vec<PathBuf>, DataError> {
+        let path = self.resolve(rel)?;
+        if !path.is_dir() {
+            return Err(missing(&path));
+        }
+        let mut entries: Vec<PathBuf> = fs::read_dir(&path)
+            .map_err(|source| DataError::Io { path: shown(&path), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| !is_hidden(p))
+            .collect();
+        entries.sort();
+        Ok(entries)
+    }
+
+    /// The files of a folder, sorted by name.
+    pub fn list_files(&self, rel: &str) -> Result<Vec<PathBuf>, DataError> {
+        Ok(self.list(rel)?.into_iter().filter(|p| p.is_file()).collect())
+    }
+
+    /// The sub-folders of a folder, sorted by name.
+    pub fn list_dirs(&self, rel: &str) -> Result<Vec<PathBuf>, DataError> {
+        Ok(self.list(rel)?.into_iter().filter(|p| p.is_dir()).collect())
+    }
+
+    /// Opens an image inside the data folder: hashes it and reads its type from its first bytes.
+    pub fn image(&self, rel: &str) -> Result<ImageRef, DataError> {
+        let path = self.resolve(rel)?;
+        image_ref(&path, &self.shown(rel))
+    }
+
+    /// A path as shown to people: relative to the data folder.
+    pub fn shown(&self, rel: &str) -> String {
+        let rel = rel.trim_start_matches("./");
+        let rel = rel.strip_prefix("data/").unwrap_or(rel);
+        format!("data/{rel}")
+    }
+
+    /// A path inside the data folder, as shown to people.
+    pub fn shown_path(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.root) {
+            Ok(rel) => format!("data/{}", rel.to_string_lossy()),
+            Err(_) => path.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// SHA-256 of a file, for the run manifest.
+    pub fn file_sha256(&self, rel: &str) -> Option<String> {
+        let path = self.resolve(rel).ok()?;
+        hash_file(&path).ok().map(|(h, _)| h)
+    }
+}
+
+/// One CSV row, with where it came from for error messages.
+#[derive(Debug, Clone)]
+pub struct CsvRow {
+    /// The file, as shown to people.
+    pub file: String,
+    /// The row number (1 = the first row after the header).
+    pub row: usize,
+    fields: BTreeMap<String, String>,
+}
+
+impl CsvRow {
+    /// A column's value, or an error naming the file, row and column.
+    pub fn get(&self, column: &str) -> Result<&str, DataError> {
+        self.fields.get(column).map(String::as_str).ok_or_else(|| {
+            DataError::malformed(
+                &self.file,
+                format!("row {}", self.row),
+                format!("no column `{column}`"),
+            )
+        })
+    }
+
+    /// A column's value, or `None` when the column is absent.
+    pub fn get_opt(&self, column: &str) -> Option<&str> {
+        self.fields.get(column).map(String::as_str)
+    }
+
+    /// A malformed-row error for this row.
+    pub fn error(&self, message: impl Into<String>) -> DataError {
+        DataError::malformed(&self.file, format!("row {}", self.row), message)
+    }
+}
+
+/// Opens an image anywhere on disk (for generated images): hashes it and reads its type.
+pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
+    if !path.is_file() {
+        return Err(DataError::Missing {
+            path: display.to_string(),
+            hint: "the image named by the data is not there; check the download is complete"
+                .to_string(),
+        });
+    }
+    let (sha256, head) =
+        hash_file(path).map_err(|source| DataError::Io { path: display.to_string(), source })?;
+    let mime = image_mime(&head).ok_or_else(|| {
+        DataError::malformed(
+            display,
+            "whole file",
+            "not a recognised image (expected PNG, JPEG, WebP, GIF or BMP); replace the file",
+        )
+    })?;
+    Ok(ImageRef {
+        path: path.to_path_buf(),
+        display: display.to_string(),
+        sha256,
+        mime: mime.to_string(),
+    })
+}
+
+/// The MIME type of an image from its first bytes.
+pub fn image_mime(head: &[u8]) -> Option<&'static str> {
+    match image::guess_format(head).ok()? {
+        image::ImageFormat::Png => Some("image/png"),
+        image::ImageFormat::Jpeg => Some("image/jpeg"),
+        image::ImageFormat::WebP => Some("image/webp"),
+        image::ImageFormat::Gif => Some("image/gif"),
+        image::ImageFormat::Bmp => Some("image/bmp"),
+        _ => None,
+    }
+}
+
+/// Streams a file through SHA-256; returns the hex digest and the first bytes.
+fn hash_file(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut head = Vec::new();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 32 {
+            head.extend_from_slice(&buf[..n.min(32 - head.len())]);
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex(&hasher.finalize()), head))
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+}
+
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn missing(path: &Path) -> DataError {
+    DataError::Missing {
+        path: shown(path),
+        hint: "Point --data at the MultiTrust data folder (the one holding truthfulness/, \
+               safety/, ...), or create a synthetic one with `multitrust data synth`."
+            .to_string(),
+    }
+}
+
+/// Compares two strings the way `natsort` orders file names: digit runs as numbers.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(cb.iter()) {
+        let ord = match (x, y) {
+            ((true, x), (true, y)) => {
+                let (xt, yt) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                xt.len().cmp(&yt.len()).then(xt.cmp(yt)).then(x.len().cmp(&y.len()))
+            }
+            ((_, x), (_, y)) => x.cmp(y),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_refuses_to_leave_the_data_folder() {
+        let dir = DataDir::new("/tmp/x");
+        assert!(dir.resolve("a/b.json").is_ok());
+        assert_eq!(dir.resolve("./data/a.json").unwrap(), PathBuf::from("/tmp/x/a.json"));
+        assert!(matches!(dir.resolve("../etc/passwd"), Err(DataError::OutsideData { .. })));
+        assert!(matches!(dir.resolve("/etc/passwd"), Err(DataError::OutsideData { .. })));
+        assert!(matches!(dir.resolve("a/../../b"), Err(DataError::OutsideData { .. })));
+    }
+
+    #[test]
+    fn natural_order_sorts_numbers_as_numbers() {
+        let mut names = vec!["color_10.png", "color_2.png", "color_1.png", "a.png"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["a.png", "color_1.png", "color_2.png", "color_10.png"]);
+    }
+
+    #[test]
+    fn jsonl_errors_name_the_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("x.jsonl"), "{\"a\": 1}\n\n{broken\n").unwrap();
+        let dir = DataDir::new(tmp.path());
+        let err = dir.read_jsonl::<Value>("x.jsonl").unwrap_err().to_string();
+        assert!(err.contains("data/x.jsonl: line 3"), "{err}");
+    }
+
+    #[test]
+    fn array_errors_name_the_record() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct R {
+            query: String,
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("x.json"), r#"[{"query": "a"}, {"q": 1}]"#).unwrap();
+        let dir = DataDir::new(tmp.path());
+        let err = dir.read_json_array::<R>("x.json").unwrap_err().to_string();
+        assert!(err.contains("record 1") && err.contains("query"), "{err}");
+    }
+
+    #[test]
+    fn images_are_hashed_and_typed_and_junk_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let png = tmp.path().join("a.png");
+        image::RgbImage::new(2, 2).save(&png).unwrap();
+        fs::write(tmp.path().join("b.png"), b"not an image at all").unwrap();
+        let dir = DataDir::new(tmp.path());
+        let img = dir.image("a.png").unwrap();
+        assert_eq!(img.mime, "image/png");
+        assert_eq!(img.sha256.len(), 64);
+        let err = dir.image("b.png").unwrap_err().to_string();
+        assert!(err.contains("data/b.png") && err.contains("not a recognised image"), "{err}");
+        assert!(matches!(dir.image("c.png"), Err(DataError::Missing { .. })));
+    }
+}

@@ -1,0 +1,548 @@
+//! The engine: sends requests to a [`Service`] (a chat model, a judge, a classifier) with bounded
+//! concurrency, rate limits, retries and timeouts, and records every answer in the [`Store`].
+//!
+//! A request is identified by its fingerprint: the SHA-256 of the service identity and the
+//! canonical request JSON (images as content hashes, never the key). The engine looks the store
+//! up first and sends only what is missing, so running a command again sends nothing.
+//!
+//! Every request ends with an answer or [`Unscorable`] with a reason; an error text never
+//! reaches an evaluator.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use crate::models::CallError;
+use crate::rng::Rng;
+use crate::sample::hex;
+pub use store::{Record, Store, StoreError};
+
+/// What a service is, for fingerprints and labels: provider, model and endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The API spoken (`openai`, `anthropic`, `gemini`, `moderation`, ...).
+    pub provider: String,
+    /// The model name.
+    pub model: String,
+    /// The endpoint's base URL.
+    pub endpoint: String,
+}
+
+impl Identity {
+    /// An identity; the endpoint loses any trailing slash.
+    pub fn new(provider: &str, model: &str, endpoint: &str) -> Identity {
+        Identity {
+            provider: provider.to_string(),
+            model: model.to_string(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// `provider:model`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.provider, self.model)
+    }
+}
+
+/// How hard the engine may push one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Requests per minute.
+    pub rpm: Option<u32>,
+    /// Estimated tokens per minute.
+    pub tpm: Option<u32>,
+    /// Time allowed for one attempt.
+    pub timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// The first retry's delay (doubling after each failure, with jitter).
+    pub base_delay: Duration,
+    /// The longest wait between attempts, including waits the server asks for.
+    pub max_delay: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            concurrency: 16,
+            rpm: None,
+            tpm: None,
+            timeout: Duration::from_secs(120),
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Something the engine can call: a chat model, a judge, a classifier.
+pub trait Service: Send + Sync + 'static {
+    /// The request; its JSON form is canonical and enters the fingerprint.
+    type Request: Serialize + Send + Sync + 'static;
+    /// The answer, stored as JSON.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+    /// Provider, model and endpoint.
+    fn identity(&self) -> &Identity;
+    /// Concurrency, rate limits, timeout and retries.
+    fn limits(&self) -> &Limits;
+    /// Estimated tokens of a request, for tokens-per-minute limits.
+    fn estimate_tokens(&self, _request: &Self::Request) -> u32 {
+        1
+    }
+    /// Sends one request (one attempt).
+    fn call(
+        &self,
+        request: &Self::Request,
+    ) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
+}
+
+/// Why a sample cannot be scored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Unscorable {
+    /// What went wrong, for people.
+    pub reason: String,
+    /// Whether the cause is a judge or classifier that is not configured (the task then
+    /// "needs a judge"), rather than a failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfigured: bool,
+}
+
+impl Unscorable {
+    /// An unscorable outcome with a reason.
+    pub fn new(reason: impl Into<String>) -> Unscorable {
+        Unscorable { reason: reason.into(), unconfigured: false }
+    }
+
+    /// Unscorable because a judge or classifier is not configured.
+    pub fn unconfigured(reason: impl Into<String>) -> Unscorable {
+        Unscorable { reason: reason.into(), unconfigured: true }
+    }
+}
+
+impl std::fmt::Display for Unscorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// An answer with the fingerprint of its request.
+#[derive(Debug, Clone)]
+pub struct Answer<R> {
+    /// The answer.
+    pub reply: R,
+    /// The request fingerprint.
+    pub fingerprint: String,
+    /// Whether it came from the store.
+    pub cached: bool,
+}
+
+/// The result of one request.
+pub type Outcome<R> = Result<Answer<R>, Unscorable>;
+
+/// The run was stopped (Ctrl-C) before every request was answered.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("interrupted: {answered} of {total} requests of this batch answered and stored")]
+pub struct Interrupted {
+    /// Requests answered (from the store or sent) before the stop.
+    pub answered: usize,
+    /// Requests in the batch.
+    pub total: usize,
+}
+
+/// Counters over the engine's life.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Answers found in the store.
+    pub cached: AtomicU64,
+    /// Answers received from services.
+    pub answered: AtomicU64,
+    /// Requests that ended in an error after their attempts.
+    pub failed: AtomicU64,
+    /// Attempts beyond the first.
+    pub retries: AtomicU64,
+}
+
+impl Stats {
+    /// A snapshot: (cached, answered, failed, retries).
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        (
+            self.cached.load(Ordering::Relaxed),
+            self.answered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.retries.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Sends requests and keeps their answers.
+#[derive(Debug)]
+pub struct Engine {
+    store: Option<Arc<Store>>,
+    offline: bool,
+    cancel: CancellationToken,
+    gates: Mutex<HashMap<Identity, Arc<Gate>>>,
+    progress: MultiProgress,
+    /// What happened so far.
+    pub stats: Arc<Stats>,
+}
+
+impl Engine {
+    /// An engine with a store (or none), sending what the store lacks.
+    pub fn new(store: Option<Arc<Store>>) -> Engine {
+        Engine {
+            store,
+            offline: false,
+            cancel: CancellationToken::new(),
+            gates: Mutex::new(HashMap::new()),
+            progress: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// An engine that only reads the store: a request without a stored answer ends unscorable.
+    pub fn store_only(store: Arc<Store>) -> Engine {
+        Engine { offline: true, ..Engine::new(Some(store)) }
+    }
+
+    /// Hides the progress bars (for tests and machine output).
+    pub fn quiet(self) -> Engine {
+        self.progress.set_draw_target(ProgressDrawTarget::hidden());
+        self
+    }
+
+    /// The token that stops the engine (Ctrl-C cancels it).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Whether the engine sends requests (false in store-only mode).
+    pub fn online(&self) -> bool {
+        !self.offline
+    }
+
+    /// The store, if any.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
+    }
+
+    /// Waits until every answer received so far is committed to the store.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match &self.store {
+            Some(store) => store.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn gate(&self, identity: &Identity, limits: &Limits) -> Arc<Gate> {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates.entry(identity.clone()).or_insert_with(|| Arc::new(Gate::new(limits))).clone()
+    }
+
+    /// Answers a batch of requests, in order: from the store where it has them, by sending
+    /// the rest. Returns [`Interrupted`] if the run was stopped; what was answered is stored.
+    pub async fn run<S: Service>(
+        &self,
+        service: &Arc<S>,
+        requests: Vec<S::Request>,
+        label: &str,
+    ) -> Result<Vec<Outcome<S::Reply>>, Interrupted> {
+        let identity = service.identity().clone();
+        let total = requests.len();
+        let fingerprints: Vec<String> = requests.iter().map(|r| fingerprint(&identity, r)).collect();
+        let mut outcomes: Vec<Option<Outcome<S::Reply>>> = (0..total).map(|_| None).collect();
+
+        if let Some(store) = &self.store {
+            let store = store.clone();
+            let fps = fingerprints.clone();
+            let hits = tokio::task::spawn_blocking(move || store.lookup(&fps)).await;
+            match hits {
+                Ok(Ok(hits)) => {
+                    for (i, fp) in fingerprints.iter().enumerate() {
+                        if let Some(reply) = hits.get(fp).and_then(|j| serde_json::from_str(j).ok()) {
+                            outcomes[i] =
+                                Some(Ok(Answer { reply, fingerprint: fp.clone(), cached: true }));
+                        }
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("{e}; sending every request"),
+                Err(e) => tracing::warn!("store lookup failed: {e}; sending every request"),
+            }
+        }
+        let cached = outcomes.iter().filter(|o| o.is_some()).count();
+        self.stats.cached.fetch_add(cached as u64, Ordering::Relaxed);
+        let misses: Vec<usize> = (0..total).filter(|&i| outcomes[i].is_none()).collect();
+
+        if self.offline {
+            for &i in &misses {
+                outcomes[i] = Some(Err(Unscorable::new(format!(
+                    "no stored answer from {} (nothing is sent when rescoring; configure it \
+                     to request missing answers)",
+                    identity.label()
+                ))));
+            }
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
+
+        let bar = self.bar(label, total, cached);
+        let limits = service.limits().clone();
+        let gate = self.gate(&identity, &limits);
+        let mut requests: Vec<Option<S::Request>> = requests.into_iter().map(Some).collect();
+        let jobs = misses.into_iter().filter_map(|i| {
+            let request = requests[i].take()?;
+            let job = Job {
+                service: service.clone(),
+                gate: gate.clone(),
+                cancel: self.cancel.clone(),
+                store: self.store.clone(),
+                stats: self.stats.clone(),
+                fingerprint: fingerprints[i].clone(),
+            };
+            Some(tokio::spawn(async move { (i, job.execute(request).await) }))
+        });
+        let mut stream = futures::stream::iter(jobs).buffer_unordered(limits.concurrency.max(1));
+        while let Some(joined) = stream.next().await {
+            let Ok((i, result)) = joined else { continue };
+            let outcome = match result {
+                Ok(reply) => Ok(Answer { reply, fingerprint: fingerprints[i].clone(), cached: false }),
+                Err(CallError::Cancelled) => continue,
+                Err(e) => Err(Unscorable::new(format!("{}: {e}", identity.label()))),
+            };
+            outcomes[i] = Some(outcome);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        self.progress.remove(&bar);
+        if self.cancel.is_cancelled() {
+            let _ = self.flush();
+            let answered = outcomes.iter().filter(|o| matches!(o, Some(Ok(_)))).count();
+            return Err(Interrupted { answered, total });
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Unscorable::new("the request task failed"))))
+            .collect())
+    }
+
+    fn bar(&self, label: &str, total: usize, done: usize) -> ProgressBar {
+        let bar = self.progress.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>24.bold} [{bar:30}] {pos}/{len} {per_sec:>9} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.chars().take(24).collect::<String>());
+        bar.set_position(done as u64);
+        bar
+    }
+}
+
+/// One request's journey: gate, attempts with backoff, store.
+struct Job<S: Service> {
+    service: Arc<S>,
+    gate: Arc<Gate>,
+    cancel: CancellationToken,
+    store: Option<Arc<Store>>,
+    stats: Arc<Stats>,
+    fingerprint: String,
+}
+
+impl<S: Service> Job<S> {
+    async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {
+        let started = Instant::now();
+        let (result, attempts) = self.attempts(&request).await;
+        if matches!(result, Err(CallError::Cancelled)) {
+            return result;
+        }
+        match &result {
+            Ok(_) => self.stats.answered.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.stats.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        if let Some(store) = &self.store {
+            let reply = result.as_ref().ok().and_then(|r| serde_json::to_string(r).ok());
+            let error = result.as_ref().err().map(|e| e.to_string());
+            store.put(Record {
+                fingerprint: self.fingerprint.clone(),
+                service: self.service.identity().label(),
+                request: serde_json::to_string(&request).unwrap_or_default(),
+                reply,
+                error,
+                attempts,
+                latency_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        result
+    }
+
+    async fn attempts(&self, request: &S::Request) -> (Result<S::Reply, CallError>, u32) {
+        let limits = self.service.limits();
+        let tokens = self.service.estimate_tokens(request);
+        let mut rng = Rng::keyed(0, &["retry", &self.fingerprint]);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = tokio::select! {
+                _ = self.cancel.cancelled() => Err(CallError::Cancelled),
+                r = async {
+                    let _permit = self.gate.admit(tokens).await;
+                    match tokio::time::timeout(limits.timeout, self.service.call(request)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(CallError::Timeout(limits.timeout)),
+                    }
+                } => r,
+            };
+            let error = match result {
+                Ok(reply) => return (Ok(reply), attempt),
+                Err(e) if e.retryable() && attempt < limits.max_attempts => e,
+                Err(e) => return (Err(with_attempts(e, attempt)), attempt),
+            };
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let delay = backoff(&error, attempt, limits, &mut rng);
+            tracing::debug!("{}: {error}; retrying in {delay:?}", self.service.identity().label());
+            tokio::select! {
+                _ = self.cancel.cancelled() => return (Err(CallError::Cancelled), attempt),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+fn with_attempts(error: CallError, attempts: u32) -> CallError {
+    if attempts <= 1 {
+        return error;
+    }
+    match error {
+        CallError::Timeout(t) => CallError::Connect(format!(
+            "no answer within {t:?}, {attempts} attempts"
+        )),
+        CallError::Status { status, message, retry_after } => CallError::Status {
+            status,
+            message: format!("{message} (after {attempts} attempts)"),
+            retry_after,
+        },
+        CallError::Connect(m) => CallError::Connect(format!("{m} (after {attempts} attempts)")),
+        other => other,
+    }
+}
+
+/// The wait before the next attempt: the server's Retry-After when it gave one, else an
+/// exponential delay with jitter; both capped at `max_delay`.
+pub fn backoff(error: &CallError, attempt: u32, limits: &Limits, rng: &mut Rng) -> Duration {
+    if let Some(wait) = error.retry_after() {
+        return wait.min(limits.max_delay);
+    }
+    let exp = limits.base_delay.saturating_mul(1u32 << (attempt - 1).min(16));
+    let capped = exp.min(limits.max_delay);
+    capped.mul_f64(0.5 + 0.5 * rng.unit())
+}
+
+/// Concurrency and rate limits of one endpoint, shared by every batch sent to it.
+#[derive(Debug)]
+struct Gate {
+    semaphore: Semaphore,
+    rpm: Option<DefaultDirectRateLimiter>,
+    tpm: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
+}
+
+impl Gate {
+    fn new(limits: &Limits) -> Gate {
+        let limiter = |per_minute: u32| {
+            let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+            let burst = NonZeroU32::new((per_minute / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+            (RateLimiter::direct(Quota::per_minute(rate).allow_burst(burst)), burst)
+        };
+        Gate {
+            semaphore: Semaphore::new(limits.concurrency.max(1)),
+            rpm: limits.rpm.map(|r| limiter(r).0),
+            tpm: limits.tpm.map(limiter),
+        }
+    }
+
+    async fn admit(&self, tokens: u32) -> Option<SemaphorePermit<'_>> {
+        let permit = self.semaphore.acquire().await.ok();
+        if let Some(rpm) = &self.rpm {
+            rpm.until_ready().await;
+        }
+        if let Some((tpm, burst)) = &self.tpm {
+            let n = NonZeroU32::new(tokens.clamp(1, burst.get())).unwrap_or(NonZeroU32::MIN);
+            let _ = tpm.until_n_ready(n).await;
+        }
+        permit
+    }
+}
+
+/// The fingerprint of a request to a service: SHA-256 of a version tag, the identity and the
+/// canonical request JSON.
+pub fn fingerprint<R: Serialize>(identity: &Identity, request: &R) -> String {
+    struct HashWriter<'a>(&'a mut Sha256);
+    impl Write for HashWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(b"multitrust-request-v1\n");
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &(identity, request));
+    hex(&hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_honours_retry_after_and_caps() {
+        let limits = Limits { max_delay: Duration::from_secs(5), ..Limits::default() };
+        let mut rng = Rng::new(1);
+        let asked = CallError::Status {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(backoff(&asked, 1, &limits, &mut rng), Duration::from_secs(2));
+        let greedy = CallError::Status {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(backoff(&greedy, 1, &limits, &mut rng), Duration::from_secs(5));
+        let plain = CallError::Connect("x".into());
+        let first = backoff(&plain, 1, &limits, &mut rng);
+        assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+        assert!(backoff(&plain, 30, &limits, &mut rng) <= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn fingerprints_depend_on_identity_and_request() {
+        let a = Identity::new("openai", "m", "http://x/v1/");
+        let b = Identity::new("openai", "m2", "http://x/v1");
+        assert_eq!(a.endpoint, "http://x/v1");
+        let fp = fingerprint(&a, &"req");
+        assert_eq!(fp, fingerprint(&a, &"req"));
+        assert_ne!(fp, fingerprint(&b, &"req"));
+        assert_ne!(fp, fingerprint(&a, &"other"));
+        assert_eq!(fp.len(), 64);
+    }
+}

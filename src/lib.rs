@@ -1,0 +1,16 @@
+//! multitrust: measures how trustworthy a multimodal LLM is, the way the MultiTrust benchmark
+//! defines it.
+//!
+//! The data flows one way, one module per stage:
+//! [`data`] (loaders, synthetic suite) → [`sample::Sample`] → [`tasks`] (how each task asks and
+//! scores) → [`models`] (request building, backends) → [`engine`] (concurrency, rate limits,
+//! retries, the response store) → [`scoring`] (evaluator chains, metrics) → [`aggregate`]
+//! (sub-aspects, overall score, confidence intervals) → [`report`] (the run directory).
+
+pub mod config;
+pub mod data;
+pub mod engine;
+pub mod models;
+pub mod rng;
+pub mod scoring;
+pub mod sample;

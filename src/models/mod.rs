@@ -1,0 +1,332 @@
+//! Models: the [`ChatModel`] trait and its backends.
+//!
+//! Each backend is a thin client of our own on reqwest that keeps the provider's raw response:
+//! refusals and safety blocks (`finish_reason: content_filter`, Anthropic `stop_reason: refusal`,
+//! Gemini `blockReason` / `finishReason: SAFETY`) are data to score, not errors. The reference
+//! baselines ([`baseline`]) answer locally from the sample and never reach the engine.
+
+pub mod anthropic;
+pub mod baseline;
+pub mod gemini;
+pub mod http;
+pub mod openai;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Profile, Provider};
+use crate::engine::{Identity, Limits, Service};
+use crate::sample::{ImageRef, Message};
+
+/// One request to a chat model: the conversation and the generation parameters.
+///
+/// Its JSON form (images as their hashes, never their paths or bytes) is what the request
+/// fingerprint is computed from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRequest {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// The most tokens to generate (the original's `max_new_tokens`).
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 for the benchmark's greedy decoding.
+    pub temperature: f64,
+    /// Extra provider parameters from the profile, sent as they are.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Value>,
+    /// Downscale images whose longer side exceeds this many pixels before sending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_image_side: Option<u32>,
+}
+
+impl ChatRequest {
+    /// A greedy request for a conversation.
+    pub fn greedy(messages: Vec<Message>, max_tokens: u32) -> ChatRequest {
+        ChatRequest {
+            messages,
+            max_tokens,
+            temperature: 0.0,
+            params: BTreeMap::new(),
+            max_image_side: None,
+        }
+    }
+
+    /// A rough count of the tokens this request uses, for tokens-per-minute limits:
+    /// about four characters a token, 800 a picture, plus the tokens it may generate.
+    pub fn estimated_tokens(&self) -> u32 {
+        let chars: usize = self.messages.iter().map(|m| m.text().len()).sum();
+        let images = self.messages.iter().map(|m| m.images().count()).sum::<usize>();
+        (chars / 4 + images * 800) as u32 + self.max_tokens
+    }
+}
+
+/// Why a model stopped generating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// A natural end.
+    Stop,
+    /// The token limit was reached.
+    Length,
+    /// OpenAI-style `content_filter`: the provider filtered the output or the prompt.
+    ContentFilter,
+    /// Anthropic `stop_reason: refusal`.
+    Refusal,
+    /// Gemini `finishReason: SAFETY` (or another safety reason).
+    Safety,
+    /// Gemini `promptFeedback.blockReason`: the prompt was blocked; no candidate came back.
+    Blocked,
+    /// Anything else; the provider's word is kept in [`ChatResponse::finish_raw`].
+    Other,
+}
+
+impl Finish {
+    /// Whether the provider declined or blocked (a refusal in substance).
+    pub fn is_block(&self) -> bool {
+        matches!(self, Finish::ContentFilter | Finish::Refusal | Finish::Safety | Finish::Blocked)
+    }
+}
+
+/// Token counts reported by the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Generated tokens.
+    pub output: u64,
+}
+
+/// A model's answer, with the provider's raw response kept for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The generated text ("" when the provider blocked the answer).
+    pub text: String,
+    /// Why generation stopped.
+    pub finish: Finish,
+    /// The provider's own stop reason, as it sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_raw: Option<String>,
+    /// Token usage, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The provider's response body.
+    #[serde(default)]
+    pub raw: Value,
+}
+
+/// A failed call, classified so that the engine knows whether to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// No answer within the per-request timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection failed (refused, reset, DNS).
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The server answered with an error status.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The provider's error message.
+        message: String,
+        /// How long the server asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// The answer could not be understood.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+    /// The request could not be built (an unreadable image, a missing key).
+    #[error("{0}")]
+    Request(String),
+    /// The run was interrupted.
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl CallError {
+    /// Whether trying again may help: timeouts, connection errors, 408, 409, 429 and 5xx.
+    pub fn retryable(&self) -> bool {
+        match self {
+            CallError::Timeout(_) | CallError::Connect(_) => true,
+            CallError::Status { status, .. } => {
+                matches!(status, 408 | 409 | 425 | 429) || *status >= 500
+            }
+            CallError::Decode(_) | CallError::Request(_) | CallError::Cancelled => false,
+        }
+    }
+
+    /// The wait the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// What a backend is: the identity that enters fingerprints.
+pub trait ChatModel: Send + Sync {
+    /// Provider, model and endpoint.
+    fn identity(&self) -> &Identity;
+    /// Sends one request.
+    fn chat<'a>(&'a self, request: &'a ChatRequest)
+    -> BoxFuture<'a, Result<ChatResponse, CallError>>;
+}
+
+/// A chat model with its limits, ready for the engine.
+#[derive(Clone)]
+pub struct ChatService {
+    model: Arc<dyn ChatModel>,
+    limits: Limits,
+}
+
+impl fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatService").field("identity", self.model.identity()).finish()
+    }
+}
+
+impl ChatService {
+    /// Wraps a model.
+    pub fn new(model: Arc<dyn ChatModel>, limits: Limits) -> ChatService {
+        ChatService { model, limits }
+    }
+
+    /// Builds the backend a profile describes.
+    pub fn from_profile(profile: &Profile) -> Result<ChatService, String> {
+        let model: Arc<dyn ChatModel> = match profile.provider {
+            Provider::Openai => Arc::new(openai::OpenAi::new(profile)?),
+            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(profile)?),
+            Provider::Gemini => Arc::new(gemini::Gemini::new(profile)?),
+            Provider::Baseline => {
+                return Err(format!(
+                    "baseline:{} answers locally and has no endpoint to call",
+                    profile.model
+                ));
+            }
+        };
+        Ok(ChatService::new(model, profile.limits()))
+    }
+}
+
+impl Service for ChatService {
+    type Request = ChatRequest;
+    type Reply = ChatResponse;
+
+    fn identity(&self) -> &Identity {
+        self.model.identity()
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn estimate_tokens(&self, request: &ChatRequest) -> u32 {
+        request.estimated_tokens()
+    }
+
+    async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, CallError> {
+        self.model.chat(request).await
+    }
+}
+
+/// Reads an image for sending, downscaling it when its longer side exceeds `max_side`.
+/// Returns the bytes and their MIME type.
+pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, String), CallError> {
+    let bytes = std::fs::read(&image.path).map_err(|e| {
+        CallError::Request(format!("cannot read image {}: {e}", image.display))
+    })?;
+    let Some(max_side) = max_side else {
+        return Ok((bytes, image.mime.clone()));
+    };
+    let decoded = image::load_from_memory(&bytes).map_err(|e| {
+        CallError::Request(format!("cannot decode image {}: {e}", image.display))
+    })?;
+    if decoded.width().max(decoded.height()) <= max_side {
+        return Ok((bytes, image.mime.clone()));
+    }
+    let resized = decoded.resize(max_side, max_side, image::imageops::FilterType::Lanczos3);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let (format, mime) = if image.mime == "image/png" {
+        (image::ImageFormat::Png, "image/png")
+    } else {
+        (image::ImageFormat::Jpeg, "image/jpeg")
+    };
+    let rgb = image::DynamicImage::ImageRgb8(resized.to_rgb8());
+    rgb.write_to(&mut out, format).map_err(|e| {
+        CallError::Request(format!("cannot re-encode image {}: {e}", image.display))
+    })?;
+    Ok((out.into_inner(), mime.to_string()))
+}
+
+/// Base64 of some bytes (standard alphabet, padded).
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A secret such as an API key: never printed, never serialized.
+#[derive(Clone, Default)]
+pub struct Secret(Option<String>);
+
+impl Secret {
+    /// A secret value (empty strings count as none).
+    pub fn new(value: Option<String>) -> Secret {
+        Secret(value.filter(|v| !v.trim().is_empty()))
+    }
+
+    /// The value, to put in a header.
+    pub fn expose(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Secret(***)" } else { "Secret(none)" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classification() {
+        let status = |s| CallError::Status { status: s, message: String::new(), retry_after: None };
+        assert!(status(429).retryable());
+        assert!(status(500).retryable());
+        assert!(status(529).retryable());
+        assert!(!status(400).retryable());
+        assert!(!status(401).retryable());
+        assert!(!status(404).retryable());
+        assert!(CallError::Timeout(Duration::from_secs(1)).retryable());
+        assert!(!CallError::Decode("x".into()).retryable());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new(Some("sk-very-secret".into()));
+        assert!(!format!("{s:?}").contains("sk-"));
+        assert!(Secret::new(Some("  ".into())).expose().is_none());
+    }
+
+    #[test]
+    fn large_images_are_downscaled_small_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.png");
+        image::RgbImage::new(800, 200).save(&path).unwrap();
+        let img = crate::data::image_ref(&path, "a.png").unwrap();
+        let (bytes, mime) = image_bytes(&img, Some(400)).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((back.width(), back.height(), mime.as_str()), (400, 100, "image/png"));
+        let (same, _) = image_bytes(&img, None).unwrap();
+        assert_eq!(same, std::fs::read(&path).unwrap());
+    }
+}
