@@ -30,6 +30,10 @@ pub struct Config {
     /// Run defaults.
     #[serde(default)]
     pub run: RunDefaults,
+    /// Prompt templates that replace ours, by name: `harmbench`, a task id (`S2`), or
+    /// `TASK:SPLIT` (`T1:g-basic-grounding`). Use them to supply the original's wording.
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -37,8 +41,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read the configuration: {e}", path.display()))?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| format!("{}: invalid configuration: {e}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| format!("{}: invalid configuration: {e}", path.display()))?;
         for (name, profile) in &mut config.models {
             profile.name = name.clone();
         }
@@ -207,9 +211,7 @@ impl Profile {
         if model.is_empty() {
             return Err(format!("`{spec}` names no model after the colon"));
         }
-        if provider == Provider::Baseline
-            && !["refuse", "comply", "oracle", "random"].contains(&model)
-        {
+        if provider == Provider::Baseline && !["refuse", "comply", "oracle", "random"].contains(&model) {
             return Err(format!(
                 "unknown baseline `{model}`: use baseline:refuse, baseline:comply, \
                  baseline:oracle or baseline:random"
@@ -277,10 +279,7 @@ impl Profile {
             tpm: self.tpm.filter(|&t| t > 0),
             timeout: self.timeout_s.map(Duration::from_secs_f64).unwrap_or(defaults.timeout),
             max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts).max(1),
-            max_delay: self
-                .max_retry_delay_s
-                .map(Duration::from_secs_f64)
-                .unwrap_or(defaults.max_delay),
+            max_delay: self.max_retry_delay_s.map(Duration::from_secs_f64).unwrap_or(defaults.max_delay),
             ..defaults
         }
     }
@@ -288,9 +287,7 @@ impl Profile {
 
 /// A name made safe for a file name: anything but letters, digits, `-`, `_` and `.` becomes `_`.
 pub fn safe_label(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }
 
 /// The classifier and moderation endpoints (spec §5.10–5.13).

@@ -7,10 +7,14 @@
 //! retries, the response store) → [`scoring`] (evaluator chains, metrics) → [`aggregate`]
 //! (sub-aspects, overall score, confidence intervals) → [`report`] (the run directory).
 
+pub mod aggregate;
 pub mod config;
 pub mod data;
 pub mod engine;
 pub mod models;
+pub mod report;
 pub mod rng;
-pub mod scoring;
+pub mod run;
 pub mod sample;
+pub mod scoring;
+pub mod tasks;

@@ -1,1 +1,506 @@
-fn main() {}
+//! The `multitrust` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use multitrust::config::{Config, Profile};
+use multitrust::data::DataDir;
+use multitrust::engine::{Engine, Store};
+use multitrust::models::{ChatRequest, ChatService};
+use multitrust::run::{self, Plan, RunError};
+use multitrust::sample::Message;
+use multitrust::scoring::ClassifierSet;
+use multitrust::tasks::{self, LoadContext};
+
+/// Measure how trustworthy a multimodal LLM is: the MultiTrust benchmark, faithful, fast and
+/// resumable.
+#[derive(Debug, Parser)]
+#[command(name = "multitrust", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Only warnings and errors, no progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate models on tasks and write a run directory.
+    Run(Box<RunArgs>),
+    /// List the tasks: aspect, sub-aspect, splits, and what they need.
+    Tasks(TasksArgs),
+    /// Print the samples of a task as JSONL: exactly what would be sent.
+    Samples(SamplesArgs),
+    /// Check each configured model endpoint with a tiny request.
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Configuration file (model profiles, judge, classifiers). Default: ./multitrust.toml if
+    /// it exists.
+    #[arg(long, env = "MULTITRUST_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn load(&self) -> Result<Config> {
+        let path = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => Some(PathBuf::from("multitrust.toml")).filter(|p| p.exists()),
+        };
+        match path {
+            Some(p) => Config::load(&p).map_err(|e| anyhow!(e)),
+            None => Ok(Config::default()),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A model to evaluate: a profile name or PROVIDER:MODEL (openai:, anthropic:, gemini:,
+    /// vllm:, ollama:, llamacpp:, sglang:, lmstudio:, baseline:). Repeat for several. Default:
+    /// the four reference baselines.
+    #[arg(long = "model", short = 'm')]
+    models: Vec<String>,
+    /// Base URL for PROVIDER:MODEL models (an OpenAI-compatible server's URL ends in /v1).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// The judge: a profile name or PROVIDER:MODEL.
+    #[arg(long)]
+    judge: Option<String>,
+    /// Base URL of a PROVIDER:MODEL judge.
+    #[arg(long)]
+    judge_base_url: Option<String>,
+    /// Tasks: ids (R3,T1), aspects (robustness), sub-aspects (ood), or all.
+    #[arg(long, short, default_value = "all")]
+    tasks: String,
+    /// The MultiTrust data folder (the one holding truthfulness/, safety/, ...).
+    #[arg(long)]
+    data: PathBuf,
+    /// The run directory. Default: runs/<date-time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The response store, shareable between runs. Default: <out>/store.sqlite.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Seed of every random choice (image pairing, random baseline, bootstrap).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// At most this many samples per split (for a quick look).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Downscale images whose longer side exceeds this (400 reproduces the original's API
+    /// models).
+    #[arg(long)]
+    max_image_side: Option<u32>,
+    /// Requests in flight per model, overriding the profiles.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Bootstrap replicates for the confidence intervals.
+    #[arg(long, default_value_t = multitrust::aggregate::DEFAULT_REPLICATES)]
+    bootstrap: usize,
+    /// Fail the run when a model's share of unscorable samples exceeds this.
+    #[arg(long)]
+    max_unscorable: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+struct TasksArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct SamplesArgs {
+    /// The task id.
+    #[arg(long)]
+    task: String,
+    /// The MultiTrust data folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Only this split.
+    #[arg(long)]
+    split: Option<String>,
+    /// Seed of the image pairing.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct ModelsArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Also check these models (profile names or PROVIDER:MODEL).
+    #[arg(long = "model", short = 'm')]
+    models: Vec<String>,
+    /// Base URL for PROVIDER:MODEL models.
+    #[arg(long)]
+    base_url: Option<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = if cli.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async {
+        match dispatch(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(args) => run_command(*args, cli.quiet).await,
+        Command::Tasks(args) => tasks_command(args),
+        Command::Samples(args) => samples_command(args),
+        Command::Models(args) => models_command(args).await,
+    }
+}
+
+fn resolve_models(
+    config: &Config,
+    specs: &[String],
+    base_url: Option<&str>,
+    concurrency: Option<usize>,
+) -> Result<Vec<Profile>> {
+    let specs: Vec<String> = if specs.is_empty() {
+        ["baseline:oracle", "baseline:refuse", "baseline:comply", "baseline:random"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        specs.to_vec()
+    };
+    specs
+        .iter()
+        .map(|s| {
+            let mut p = config.resolve_model(s, base_url).map_err(|e| anyhow!(e))?;
+            if concurrency.is_some() {
+                p.concurrency = concurrency;
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
+    let config = args.common.load()?;
+    let models = resolve_models(&config, &args.models, args.base_url.as_deref(), args.concurrency)?;
+    let judge = match args.judge.as_ref().or(config.judge.as_ref()) {
+        Some(spec) => {
+            Some(config.resolve_model(spec, args.judge_base_url.as_deref()).map_err(|e| anyhow!(e))?)
+        }
+        None => None,
+    };
+    let classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
+    let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
+    if !args.data.is_dir() {
+        bail!(
+            "{}: no such folder. Point --data at the MultiTrust data folder (the one holding \
+             truthfulness/, safety/, ...), or create a synthetic one with `multitrust data synth`",
+            args.data.display()
+        );
+    }
+    let out = args.out.clone().unwrap_or_else(default_out);
+    let store_path = args.store.clone().unwrap_or_else(|| out.join("store.sqlite"));
+    let store = Arc::new(Store::open(&store_path)?);
+    let mut engine = Engine::new(Some(store.clone()));
+    if quiet {
+        engine = engine.quiet();
+    }
+    let cancel = engine.cancel_token();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping: finishing what is stored (Ctrl-C again to quit at once)");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let plan = Plan {
+        tasks,
+        models,
+        judge,
+        classifiers,
+        templates: config.templates.clone(),
+        data: DataDir::new(&args.data),
+        out: out.clone(),
+        seed: args.seed.unwrap_or(config.run.seed),
+        limit: args.limit,
+        max_image_side: args.max_image_side,
+        replicates: args.bootstrap,
+        max_unscorable: args.max_unscorable.unwrap_or(config.run.max_unscorable),
+        command: std::env::args().collect(),
+        store: Some(store_path.clone()),
+    };
+    let started = Instant::now();
+    let result = run::execute(&plan, &engine).await;
+    engine.flush()?;
+    let (cached, answered, failed, retries) = engine.stats.snapshot();
+    match result {
+        Ok(outcome) => {
+            print_scoreboard(&outcome.models);
+            eprintln!(
+                "{} requests: {answered} answered, {cached} from the store, {failed} failed, \
+                 {retries} retries; {:.1}s. Run directory: {}",
+                answered + cached + failed,
+                started.elapsed().as_secs_f64(),
+                out.display()
+            );
+            if !outcome.over_limit.is_empty() {
+                for (model, rate) in &outcome.over_limit {
+                    eprintln!(
+                        "error: {model}: {:.1}% of samples are unscorable (limit {:.1}%); see \
+                         `reason` in samples.jsonl, fix the cause and run again (answers are kept)",
+                        rate * 100.0,
+                        plan.max_unscorable * 100.0
+                    );
+                }
+                return Ok(3);
+            }
+            Ok(0)
+        }
+        Err(RunError::Interrupted(i)) => {
+            eprintln!(
+                "interrupted: {} requests answered and stored ({i}). Run the same command again \
+                 to continue; nothing stored is sent again.",
+                answered + cached
+            );
+            Ok(130)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_scoreboard(models: &[multitrust::aggregate::ModelSummary]) {
+    let mut out = std::io::stdout().lock();
+    for m in models {
+        let tag = if m.baseline { " (reference baseline)" } else { "" };
+        let _ = writeln!(out, "\n{}{tag}", m.name);
+        for t in &m.tasks {
+            let score = match (t.score, &t.missing) {
+                (Some(s), _) => match t.ci {
+                    Some([lo, hi]) => format!("{s:6.2}  [{lo:.2}, {hi:.2}]"),
+                    None => format!("{s:6.2}"),
+                },
+                (None, Some(why)) => format!("   -    {why}"),
+                (None, None) => "   -".to_string(),
+            };
+            let _ = writeln!(out, "  {:<4} {:<44} {score}", t.id, t.name);
+        }
+        let overall = match m.overall.score {
+            Some(s) if m.overall.partial => format!("{s:.2} (partial: not comparable)"),
+            Some(s) => format!("{s:.2}"),
+            None => "missing".to_string(),
+        };
+        let _ = writeln!(out, "  overall: {overall}");
+    }
+}
+
+fn default_out() -> PathBuf {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let base = PathBuf::from("runs").join(timestamp(secs));
+    let mut out = base.clone();
+    let mut n = 1;
+    while out.exists() {
+        n += 1;
+        out = PathBuf::from(format!("{}-{n}", base.display()));
+    }
+    out
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of a Unix time.
+fn timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn tasks_command(args: TasksArgs) -> Result<i32> {
+    let all = tasks::all();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = all
+            .iter()
+            .map(|t| {
+                let i = t.info();
+                json!({"id": i.id, "name": i.name, "aspect": i.sub_aspect.aspect().name(),
+                       "sub_aspect": i.sub_aspect.name(), "splits": i.splits,
+                       "needs": t.needs(), "data": t.data_files()})
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(0);
+    }
+    writeln!(out, "{:<4} {:<44} {:<34} {:>6}  needs", "id", "name", "aspect / sub-aspect", "splits")?;
+    for t in &all {
+        let i = t.info();
+        let needs: Vec<&str> = t.needs().into_iter().collect();
+        let needs = if needs.is_empty() { "rules only".to_string() } else { needs.join(", ") };
+        writeln!(
+            out,
+            "{:<4} {:<44} {:<34} {:>6}  {needs}",
+            i.id,
+            i.name,
+            format!("{} / {}", i.sub_aspect.aspect().name(), i.sub_aspect.name()),
+            i.splits.len()
+        )?;
+        writeln!(out, "     splits: {}", i.splits.join(", "))?;
+    }
+    Ok(0)
+}
+
+fn samples_command(args: SamplesArgs) -> Result<i32> {
+    let mut selected = tasks::select(&args.task).map_err(|e| anyhow!(e))?;
+    if selected.len() != 1 {
+        bail!("--task takes one task id, e.g. R3");
+    }
+    let task = selected.remove(0);
+    let splits: Vec<&str> = match &args.split {
+        Some(s) => {
+            if !task.info().splits.contains(&s.as_str()) {
+                bail!(
+                    "{} has no split {s}; its splits are {}",
+                    task.info().id,
+                    task.info().splits.join(", ")
+                );
+            }
+            vec![s.as_str()]
+        }
+        None => task.info().splits.to_vec(),
+    };
+    let generated = std::env::temp_dir().join("multitrust-generated");
+    let ctx = LoadContext::new(DataDir::new(&args.data), args.seed, generated);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for split in splits {
+        let samples = task.load(split, &ctx).with_context(|| format!("{} {split}", task.info().id))?;
+        for s in samples {
+            let line = json!({
+                "id": s.id,
+                "split": s.split,
+                "text": s.text(),
+                "images": s.messages.iter().flat_map(Message::images).map(|i| &i.display).collect::<Vec<_>>(),
+                "target": s.target,
+                "extra": s.extra_json(),
+                "max_tokens": task.max_tokens(split),
+                "problem": s.problem,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    for (reason, n) in ctx.log.skipped() {
+        eprintln!("skipped {n} record(s): {reason}");
+    }
+    Ok(0)
+}
+
+async fn models_command(args: ModelsArgs) -> Result<i32> {
+    let config = args.common.load()?;
+    let mut profiles: Vec<Profile> = config.models.values().cloned().collect();
+    for spec in &args.models {
+        profiles.push(config.resolve_model(spec, args.base_url.as_deref()).map_err(|e| anyhow!(e))?);
+    }
+    if let Some(judge) = &config.judge
+        && !profiles.iter().any(|p| &p.name == judge)
+    {
+        profiles.push(config.resolve_model(judge, None).map_err(|e| anyhow!(e))?);
+    }
+    if profiles.is_empty() {
+        eprintln!("no model to check: add profiles to multitrust.toml or pass --model PROVIDER:MODEL");
+        return Ok(1);
+    }
+    let engine = Engine::new(None).quiet();
+    let mut failures = 0;
+    for profile in profiles {
+        if profile.is_baseline() {
+            println!("{:<32} ok (reference baseline, answered locally)", profile.name);
+            continue;
+        }
+        let mut profile = profile;
+        profile.max_attempts = Some(1);
+        let service = match ChatService::from_profile(&profile) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                failures += 1;
+                println!("{:<32} error: {e}", profile.name);
+                continue;
+            }
+        };
+        let request = ChatRequest::greedy(vec![Message::user("Reply with the word OK.", None)], 8);
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(Duration::from_secs(60), engine.run(&service, vec![request], &profile.name))
+                .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Ok(mut outcomes)) => match outcomes.pop() {
+                Some(Ok(a)) => println!(
+                    "{:<32} ok {:>6} ms  {} -> {:?}",
+                    profile.name,
+                    elapsed.as_millis(),
+                    profile.base_url(),
+                    a.reply.text.chars().take(40).collect::<String>()
+                ),
+                Some(Err(u)) => {
+                    failures += 1;
+                    println!("{:<32} error: {u}", profile.name);
+                }
+                None => failures += 1,
+            },
+            _ => {
+                failures += 1;
+                println!("{:<32} error: no answer within 60 s", profile.name);
+            }
+        }
+    }
+    Ok(if failures == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timestamp;
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(timestamp(0), "19700101-000000");
+        assert_eq!(timestamp(1_795_392_000), "20261123-000000");
+        assert_eq!(timestamp(951_782_400 + 3661), "20000229-010101");
+    }
+}

@@ -61,11 +61,7 @@ impl Rng {
 
     /// One element chosen uniformly, or `None` for an empty slice.
     pub fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(&items[self.below(items.len())])
-        }
+        if items.is_empty() { None } else { Some(&items[self.below(items.len())]) }
     }
 
     /// `k` distinct indices of `0..n`, in the order drawn (`k` is capped at `n`).

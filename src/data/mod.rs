@@ -60,11 +60,7 @@ pub enum DataError {
 impl DataError {
     /// A malformed-record error.
     pub fn malformed(path: &str, location: impl Into<String>, message: impl Into<String>) -> Self {
-        DataError::Malformed {
-            path: path.to_string(),
-            location: location.into(),
-            message: message.into(),
-        }
+        DataError::Malformed { path: path.to_string(), location: location.into(), message: message.into() }
     }
 }
 
@@ -107,9 +103,7 @@ impl DataDir {
         let root = root.into();
         let nested = root.join("data");
         let looks_like_data = |p: &Path| {
-            ["truthfulness", "safety", "robustness", "fairness", "privacy"]
-                .iter()
-                .any(|a| p.join(a).is_dir())
+            ["truthfulness", "safety", "robustness", "fairness", "privacy"].iter().any(|a| p.join(a).is_dir())
         };
         if !looks_like_data(&root) && looks_like_data(&nested) {
             return DataDir { root: nested };
@@ -127,9 +121,9 @@ impl DataDir {
         let rel = rel.trim_start_matches("./");
         let rel = rel.strip_prefix("data/").unwrap_or(rel);
         let path = Path::new(rel);
-        let escapes = path.components().any(|c| {
-            matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_))
-        });
+        let escapes = path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
         if escapes {
             return Err(DataError::OutsideData { path: rel.to_string() });
         }
@@ -153,9 +147,8 @@ impl DataDir {
     /// Reads a JSON file into any shape.
     pub fn read_json<T: DeserializeOwned>(&self, rel: &str) -> Result<T, DataError> {
         let text = self.read_text(rel)?;
-        serde_json::from_str(&text).map_err(|e| {
-            DataError::malformed(&self.shown(rel), format!("line {}", e.line()), e.to_string())
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| DataError::malformed(&self.shown(rel), format!("line {}", e.line()), e.to_string()))
     }
 
     /// Reads a file holding a JSON array of records, each into `T`; errors name the record.
@@ -172,9 +165,8 @@ impl DataDir {
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
-                serde_json::from_value(item).map_err(|e| {
-                    DataError::malformed(&self.shown(rel), format!("record {i}"), e.to_string())
-                })
+                serde_json::from_value(item)
+                    .map_err(|e| DataError::malformed(&self.shown(rel), format!("record {i}"), e.to_string()))
             })
             .collect()
     }
@@ -217,11 +209,9 @@ impl DataDir {
             .collect();
         let mut rows = Vec::new();
         for (i, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| {
-                DataError::malformed(&shown(&path), format!("row {}", i + 1), e.to_string())
-            })?;
-            let fields =
-                headers.iter().cloned().zip(record.iter().map(str::to_string)).collect();
+            let record = record
+                .map_err(|e| DataError::malformed(&shown(&path), format!("row {}", i + 1), e.to_string()))?;
+            let fields = headers.iter().cloned().zip(record.iter().map(str::to_string)).collect();
             rows.push(CsvRow { file: shown(&path), row: i + 1, fields });
         }
         Ok(rows)
@@ -295,11 +285,7 @@ impl CsvRow {
     /// A column's value, or an error naming the file, row and column.
     pub fn get(&self, column: &str) -> Result<&str, DataError> {
         self.fields.get(column).map(String::as_str).ok_or_else(|| {
-            DataError::malformed(
-                &self.file,
-                format!("row {}", self.row),
-                format!("no column `{column}`"),
-            )
+            DataError::malformed(&self.file, format!("row {}", self.row), format!("no column `{column}`"))
         })
     }
 
@@ -319,8 +305,7 @@ pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
     if !path.is_file() {
         return Err(DataError::Missing {
             path: display.to_string(),
-            hint: "the image named by the data is not there; check the download is complete"
-                .to_string(),
+            hint: "the image named by the data is not there; check the download is complete".to_string(),
         });
     }
     let (sha256, head) =
@@ -332,12 +317,7 @@ pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
             "not a recognised image (expected PNG, JPEG, WebP, GIF or BMP); replace the file",
         )
     })?;
-    Ok(ImageRef {
-        path: path.to_path_buf(),
-        display: display.to_string(),
-        sha256,
-        mime: mime.to_string(),
-    })
+    Ok(ImageRef { path: path.to_path_buf(), display: display.to_string(), sha256, mime: mime.to_string() })
 }
 
 /// The MIME type of an image from its first bytes.

@@ -107,10 +107,7 @@ pub trait Service: Send + Sync + 'static {
         1
     }
     /// Sends one request (one attempt).
-    fn call(
-        &self,
-        request: &Self::Request,
-    ) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
+    fn call(&self, request: &Self::Request) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
 }
 
 /// Why a sample cannot be scored.
@@ -276,8 +273,7 @@ impl Engine {
                 Ok(Ok(hits)) => {
                     for (i, fp) in fingerprints.iter().enumerate() {
                         if let Some(reply) = hits.get(fp).and_then(|j| serde_json::from_str(j).ok()) {
-                            outcomes[i] =
-                                Some(Ok(Answer { reply, fingerprint: fp.clone(), cached: true }));
+                            outcomes[i] = Some(Ok(Answer { reply, fingerprint: fp.clone(), cached: true }));
                         }
                     }
                 }
@@ -343,11 +339,9 @@ impl Engine {
     fn bar(&self, label: &str, total: usize, done: usize) -> ProgressBar {
         let bar = self.progress.add(ProgressBar::new(total as u64));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>24.bold} [{bar:30}] {pos}/{len} {per_sec:>9} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>24.bold} [{bar:30}] {pos}/{len} {per_sec:>9} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.set_prefix(label.chars().take(24).collect::<String>());
         bar.set_position(done as u64);
@@ -430,9 +424,7 @@ fn with_attempts(error: CallError, attempts: u32) -> CallError {
         return error;
     }
     match error {
-        CallError::Timeout(t) => CallError::Connect(format!(
-            "no answer within {t:?}, {attempts} attempts"
-        )),
+        CallError::Timeout(t) => CallError::Connect(format!("no answer within {t:?}, {attempts} attempts")),
         CallError::Status { status, message, retry_after } => CallError::Status {
             status,
             message: format!("{message} (after {attempts} attempts)"),

@@ -86,10 +86,8 @@ impl Gemini {
             "HARM_CATEGORY_SEXUALLY_EXPLICIT",
             "HARM_CATEGORY_DANGEROUS_CONTENT",
         ];
-        let safety: Vec<Value> = categories
-            .iter()
-            .map(|c| json!({"category": c, "threshold": "BLOCK_NONE"}))
-            .collect();
+        let safety: Vec<Value> =
+            categories.iter().map(|c| json!({"category": c, "threshold": "BLOCK_NONE"})).collect();
         body.insert("safetySettings".into(), Value::Array(safety));
         for (k, v) in &request.params {
             body.insert(k.clone(), v.clone());
@@ -103,10 +101,7 @@ impl ChatModel for Gemini {
         &self.identity
     }
 
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request)?;
             let mut builder = self.client.post(&self.url).headers(self.headers.clone());
@@ -153,7 +148,10 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
     let finish = match finish_raw.as_deref() {
         Some("STOP") | None => Finish::Stop,
         Some("MAX_TOKENS") => Finish::Length,
-        Some("SAFETY") | Some("PROHIBITED_CONTENT") | Some("BLOCKLIST") | Some("SPII")
+        Some("SAFETY")
+        | Some("PROHIBITED_CONTENT")
+        | Some("BLOCKLIST")
+        | Some("SPII")
         | Some("IMAGE_SAFETY") => Finish::Safety,
         Some(_) => Finish::Other,
     };

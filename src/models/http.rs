@@ -38,9 +38,8 @@ pub async fn read_json(response: reqwest::Response) -> Result<Value, CallError> 
     let headers = response.headers().clone();
     let body = response.bytes().await.map_err(transport_error)?;
     if status.is_success() {
-        return serde_json::from_slice(&body).map_err(|e| {
-            CallError::Decode(format!("the body is not JSON ({e}): {}", snippet(&body)))
-        });
+        return serde_json::from_slice(&body)
+            .map_err(|e| CallError::Decode(format!("the body is not JSON ({e}): {}", snippet(&body))));
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     Err(status_error(status.as_u16(), &headers, &json, &body))

@@ -48,13 +48,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// A greedy request for a conversation.
     pub fn greedy(messages: Vec<Message>, max_tokens: u32) -> ChatRequest {
-        ChatRequest {
-            messages,
-            max_tokens,
-            temperature: 0.0,
-            params: BTreeMap::new(),
-            max_image_side: None,
-        }
+        ChatRequest { messages, max_tokens, temperature: 0.0, params: BTreeMap::new(), max_image_side: None }
     }
 
     /// A rough count of the tokens this request uses, for tokens-per-minute limits:
@@ -155,9 +149,7 @@ impl CallError {
     pub fn retryable(&self) -> bool {
         match self {
             CallError::Timeout(_) | CallError::Connect(_) => true,
-            CallError::Status { status, .. } => {
-                matches!(status, 408 | 409 | 425 | 429) || *status >= 500
-            }
+            CallError::Status { status, .. } => matches!(status, 408 | 409 | 425 | 429) || *status >= 500,
             CallError::Decode(_) | CallError::Request(_) | CallError::Cancelled => false,
         }
     }
@@ -176,8 +168,7 @@ pub trait ChatModel: Send + Sync {
     /// Provider, model and endpoint.
     fn identity(&self) -> &Identity;
     /// Sends one request.
-    fn chat<'a>(&'a self, request: &'a ChatRequest)
-    -> BoxFuture<'a, Result<ChatResponse, CallError>>;
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>>;
 }
 
 /// A chat model with its limits, ready for the engine.
@@ -240,15 +231,13 @@ impl Service for ChatService {
 /// Reads an image for sending, downscaling it when its longer side exceeds `max_side`.
 /// Returns the bytes and their MIME type.
 pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, String), CallError> {
-    let bytes = std::fs::read(&image.path).map_err(|e| {
-        CallError::Request(format!("cannot read image {}: {e}", image.display))
-    })?;
+    let bytes = std::fs::read(&image.path)
+        .map_err(|e| CallError::Request(format!("cannot read image {}: {e}", image.display)))?;
     let Some(max_side) = max_side else {
         return Ok((bytes, image.mime.clone()));
     };
-    let decoded = image::load_from_memory(&bytes).map_err(|e| {
-        CallError::Request(format!("cannot decode image {}: {e}", image.display))
-    })?;
+    let decoded = image::load_from_memory(&bytes)
+        .map_err(|e| CallError::Request(format!("cannot decode image {}: {e}", image.display)))?;
     if decoded.width().max(decoded.height()) <= max_side {
         return Ok((bytes, image.mime.clone()));
     }
@@ -260,9 +249,8 @@ pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, 
         (image::ImageFormat::Jpeg, "image/jpeg")
     };
     let rgb = image::DynamicImage::ImageRgb8(resized.to_rgb8());
-    rgb.write_to(&mut out, format).map_err(|e| {
-        CallError::Request(format!("cannot re-encode image {}: {e}", image.display))
-    })?;
+    rgb.write_to(&mut out, format)
+        .map_err(|e| CallError::Request(format!("cannot re-encode image {}: {e}", image.display)))?;
     Ok((out.into_inner(), mime.to_string()))
 }
 

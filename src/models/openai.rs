@@ -94,10 +94,7 @@ impl ChatModel for OpenAi {
         &self.identity
     }
 
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request)?;
             let mut builder = self.client.post(&self.url).headers(self.headers.clone());
@@ -132,11 +129,9 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
     let message = choice.get("message").unwrap_or(&Value::Null);
     let content = match message.get("content") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+        }
         _ => String::new(),
     };
     let refusal = message.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty());
@@ -165,8 +160,8 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
 pub fn header_map(headers: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| format!("header name `{k}` is invalid: {e}"))?;
+        let name =
+            HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header name `{k}` is invalid: {e}"))?;
         let value =
             HeaderValue::from_str(v).map_err(|e| format!("header `{k}` has an invalid value: {e}"))?;
         map.insert(name, value);

@@ -242,10 +242,7 @@ impl SampleScore {
         if let Some(e) = &self.error {
             return Some(e);
         }
-        self.steps
-            .iter()
-            .filter_map(|s| s.last()?.as_ref().err())
-            .find(|u| !u.unconfigured)
+        self.steps.iter().filter_map(|s| s.last()?.as_ref().err()).find(|u| !u.unconfigured)
     }
 }
 
@@ -281,14 +278,10 @@ impl SplitScores {
         };
         let mut out = Vec::new();
         self.push_metrics(idx, "", &mut out);
-        let subsets: BTreeSet<&str> =
-            idx.iter().filter_map(|&i| self.samples[i].subset.as_deref()).collect();
+        let subsets: BTreeSet<&str> = idx.iter().filter_map(|&i| self.samples[i].subset.as_deref()).collect();
         for subset in subsets {
-            let members: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| self.samples[i].subset.as_deref() == Some(subset))
-                .collect();
+            let members: Vec<usize> =
+                idx.iter().copied().filter(|&i| self.samples[i].subset.as_deref() == Some(subset)).collect();
             self.push_metrics(&members, &format!("_{subset}"), &mut out);
         }
         out
@@ -296,7 +289,8 @@ impl SplitScores {
 
     fn push_metrics(&self, idx: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>) {
         for (c, spec) in self.chains.iter().enumerate() {
-            let scored: Vec<usize> = idx.iter().copied().filter(|&i| self.samples[i].value(c).is_some()).collect();
+            let scored: Vec<usize> =
+                idx.iter().copied().filter(|&i| self.samples[i].value(c).is_some()).collect();
             let labels: Vec<&Target> = scored.iter().map(|&i| &self.samples[i].target).collect();
             let values: Vec<&Value> = scored.iter().filter_map(|&i| self.samples[i].value(c)).collect();
             for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
@@ -394,10 +388,7 @@ pub async fn score_split(
     chains: &[Chain],
     scorer: &Scorer<'_>,
 ) -> Result<SplitScores, Interrupted> {
-    let (task, split) = sample_list
-        .first()
-        .map(|s| (s.task.clone(), s.split.clone()))
-        .unwrap_or_default();
+    let (task, split) = sample_list.first().map(|s| (s.task.clone(), s.split.clone())).unwrap_or_default();
     let items: Vec<Item> = sample_list
         .iter()
         .zip(answers)
@@ -485,9 +476,10 @@ async fn run_step(
                 .iter()
                 .zip(items)
                 .map(|(input, item)| {
-                    input.as_ref().map_err(Clone::clone).map(|v| {
-                        rule.apply(&v.as_text(), first && item.blocked, item.target)
-                    })
+                    input
+                        .as_ref()
+                        .map_err(Clone::clone)
+                        .map(|v| rule.apply(&v.as_text(), first && item.blocked, item.target))
                 })
                 .collect();
             Ok((values, none()))
@@ -502,7 +494,9 @@ async fn run_step(
 
 fn unconfigured(need: &str, n: usize) -> (Values, Traces) {
     let reason = match need {
-        "judge" => "needs a judge: pass --judge PROVIDER:MODEL or set `judge` in the configuration".to_string(),
+        "judge" => {
+            "needs a judge: pass --judge PROVIDER:MODEL or set `judge` in the configuration".to_string()
+        }
         other => format!("needs a classifier: configure [classifiers.{other}]"),
     };
     (vec![Err(Unscorable::unconfigured(reason)); n], vec![None; n])
@@ -515,7 +509,8 @@ async fn send<S: Service>(
     requests: Vec<Option<S::Request>>,
     label: &str,
 ) -> Result<Vec<Option<Outcome<S::Reply>>>, Interrupted> {
-    let slots: Vec<usize> = requests.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect();
+    let slots: Vec<usize> =
+        requests.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(i, _)| i).collect();
     let mut out: Vec<Option<Outcome<S::Reply>>> = (0..requests.len()).map(|_| None).collect();
     let batch: Vec<S::Request> = requests.into_iter().flatten().collect();
     if batch.is_empty() {
@@ -567,7 +562,8 @@ async fn run_judge(
         let Some(answer) = answer else { continue };
         values[i] = answer.and_then(|a| {
             judge.expect.check(&a.reply.text).map_err(Unscorable::new)?;
-            traces[i] = Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
+            traces[i] =
+                Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
             Ok(Value::Text(a.reply.text))
         });
     }
@@ -601,9 +597,11 @@ async fn run_judge_score(
             Ok((ScorePlan::Ask(prompt), pred)) => {
                 values.push(Ok(Value::Int(0)));
                 asks.push(Some(judge_request(prompt, judge.max_tokens)));
-                noises.push(judge.test_noise.then(|| {
-                    judge_request(JudgeScore::noise_prompt(&pred), judge.max_tokens)
-                }));
+                noises.push(
+                    judge
+                        .test_noise
+                        .then(|| judge_request(JudgeScore::noise_prompt(&pred), judge.max_tokens)),
+                );
             }
             Err(u) => {
                 values.push(Err(u));
@@ -631,7 +629,8 @@ async fn run_judge_score(
         };
         values[i] = noisy.and_then(|noisy| {
             let a = answer?;
-            traces[i] = Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
+            traces[i] =
+                Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
             if noisy {
                 return Ok(Value::Text(judge.full_score.clone()));
             }
@@ -677,7 +676,8 @@ async fn run_classifier(
         }
         Classifier::HarmBench => {
             let Some(service) = &set.harmbench else { return Ok(unconfigured("harmbench", n).0) };
-            let template = scorer.templates.get("harmbench").map(String::as_str).unwrap_or(HARMBENCH_TEMPLATE);
+            let template =
+                scorer.templates.get("harmbench").map(String::as_str).unwrap_or(HARMBENCH_TEMPLATE);
             let mut prefilled: Vec<Option<Result<Value, Unscorable>>> = vec![None; n];
             let mut requests = Vec::with_capacity(n);
             for (i, (input, item)) in inputs.iter().zip(items).enumerate() {
@@ -724,9 +724,7 @@ async fn run_classifier(
             fill(
                 answers
                     .into_iter()
-                    .map(|a| {
-                        a.map(|r| r.map(|a| Value::Int(i64::from(labels.contains(&a.reply.label)))))
-                    })
+                    .map(|a| a.map(|r| r.map(|a| Value::Int(i64::from(labels.contains(&a.reply.label))))))
                     .collect(),
             )
         }

@@ -263,9 +263,8 @@ impl Service for Moderation {
             .pointer("/results/0/category_scores")
             .and_then(Json::as_object)
             .ok_or_else(|| CallError::Decode("no results[0].category_scores".into()))?;
-        let pick = |names: &mut dyn Iterator<Item = &Json>| {
-            names.filter_map(Json::as_f64).fold(f64::NAN, f64::max)
-        };
+        let pick =
+            |names: &mut dyn Iterator<Item = &Json>| names.filter_map(Json::as_f64).fold(f64::NAN, f64::max);
         let mut known = MODERATION_CATEGORIES.iter().filter_map(|c| scores.get(*c));
         let mut score = pick(&mut known);
         if score.is_nan() {
@@ -302,10 +301,8 @@ pub const PERSPECTIVE_ATTRIBUTES: [&str; 8] = [
 impl Perspective {
     /// From its configuration; the key is read from `PERSPECTIVE_API_KEY` unless named.
     pub fn new(endpoint: &Endpoint) -> Result<Perspective, String> {
-        let base = endpoint
-            .base_url
-            .clone()
-            .unwrap_or_else(|| "https://commentanalyzer.googleapis.com".into());
+        let base =
+            endpoint.base_url.clone().unwrap_or_else(|| "https://commentanalyzer.googleapis.com".into());
         let http = Http::new(endpoint, "PERSPECTIVE_API_KEY")?;
         if http.key.expose().is_none() && base.contains("googleapis.com") {
             return Err("classifiers.perspective: no API key; set PERSPECTIVE_API_KEY".into());
@@ -467,9 +464,8 @@ impl Service for Action {
             builder = builder.bearer_auth(key);
         }
         let raw = http::post_json(builder, &body).await?;
-        let label = top_label(&raw).ok_or_else(|| {
-            CallError::Decode("expected a list of {label, score} from /predict".into())
-        })?;
+        let label = top_label(&raw)
+            .ok_or_else(|| CallError::Decode("expected a list of {label, score} from /predict".into()))?;
         Ok(LabelReply { label, raw })
     }
 }

@@ -34,9 +34,9 @@ impl Expect {
     pub fn check(&self, answer: &str) -> Result<(), String> {
         static YES_NO: OnceLock<Regex> = OnceLock::new();
         let ok = match self {
-            Expect::YesNo => YES_NO
-                .get_or_init(|| Regex::new(r"(?i)\b(yes|no)\b").expect("valid regex"))
-                .is_match(answer),
+            Expect::YesNo => {
+                YES_NO.get_or_init(|| Regex::new(r"(?i)\b(yes|no)\b").expect("valid regex")).is_match(answer)
+            }
             Expect::Score(values) => first_number(answer).is_some_and(|n| values.iter().any(|v| v == n)),
             Expect::Box => parse_box(answer).is_some(),
             Expect::Any => true,
@@ -71,16 +71,16 @@ pub struct Judge {
 impl Judge {
     /// A judge step.
     pub fn new(name: &str, template: &str, max_tokens: u32) -> Judge {
-        Judge {
-            name: name.to_string(),
-            template: template.to_string(),
-            max_tokens,
-            expect: Expect::Any,
-        }
+        Judge { name: name.to_string(), template: template.to_string(), max_tokens, expect: Expect::Any }
     }
 
     /// The prompt for one sample.
-    pub fn prompt(&self, pred: &str, label: &Target, extra: &Map<String, Json>) -> Result<String, Unscorable> {
+    pub fn prompt(
+        &self,
+        pred: &str,
+        label: &Target,
+        extra: &Map<String, Json>,
+    ) -> Result<String, Unscorable> {
         format_named(&self.template, |name| match name {
             "pred" => Some(pred.to_string()),
             "label" => Some(label.as_text()),
@@ -124,7 +124,13 @@ pub enum ScorePlan {
 
 impl JudgeScore {
     /// A scoring judge step.
-    pub fn new(name: &str, template: &str, max_tokens: u32, full_score: &str, test_noise: bool) -> JudgeScore {
+    pub fn new(
+        name: &str,
+        template: &str,
+        max_tokens: u32,
+        full_score: &str,
+        test_noise: bool,
+    ) -> JudgeScore {
         JudgeScore {
             name: name.to_string(),
             template: template.to_string(),
@@ -181,18 +187,21 @@ impl JudgeTrace {
 
 /// Fills `{name}` slots as Python's `str.format` does (`{{` and `}}` are literal braces). A
 /// slot the lookup cannot fill is an error naming it.
-pub fn format_named(template: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> Result<String, String> {
+pub fn format_named(
+    template: &str,
+    mut lookup: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
+        if let Some(after) = tail.strip_prefix("{{") {
             out.push('{');
-            rest = &tail[2..];
-        } else if tail.starts_with("}}") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("}}") {
             out.push('}');
-            rest = &tail[2..];
+            rest = after;
         } else if tail.starts_with('}') {
             return Err("the template has a single `}`; write `}}` for a brace".to_string());
         } else {
@@ -262,7 +271,9 @@ mod tests {
     #[test]
     fn named_templates_fill_from_pred_label_and_extra() {
         let extra: Map<String, Json> =
-            [("QUESTION".to_string(), json!("What?")), ("K".to_string(), json!(["a", "b"]))].into_iter().collect();
+            [("QUESTION".to_string(), json!("What?")), ("K".to_string(), json!(["a", "b"]))]
+                .into_iter()
+                .collect();
         let j = Judge::new("x", "Q: {QUESTION} R: {pred} L: {label} K: {K} {{literal}}", 10);
         let p = j.prompt("resp", &Target::Int(1), &extra).unwrap();
         assert_eq!(p, "Q: What? R: resp L: 1 K: ['a', 'b'] {literal}");
@@ -283,7 +294,10 @@ mod tests {
             ScorePlan::Ask("q=What organ? a=Liver p=the kidney".into())
         );
         let r1 = JudgeScore::new("R1", "d='{}' obj='{}'", 20, "100", false);
-        assert_eq!(r1.plan("a cat", &Target::Text("cat".into())).unwrap(), ScorePlan::Ask("d='a cat' obj='cat'".into()));
+        assert_eq!(
+            r1.plan("a cat", &Target::Text("cat".into())).unwrap(),
+            ScorePlan::Ask("d='a cat' obj='cat'".into())
+        );
         assert!(JudgeScore::noise_prompt("blurry").contains("'blurry'"));
     }
 

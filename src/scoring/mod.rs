@@ -85,11 +85,6 @@ pub struct Scorer<'a> {
 impl<'a> Scorer<'a> {
     /// A scorer with nothing configured but the engine.
     pub fn new(engine: &'a Engine) -> Scorer<'a> {
-        Scorer {
-            engine,
-            judge: None,
-            classifiers: ClassifierSet::default(),
-            templates: BTreeMap::new(),
-        }
+        Scorer { engine, judge: None, classifiers: ClassifierSet::default(), templates: BTreeMap::new() }
     }
 }

@@ -186,10 +186,7 @@ pub fn contain(pred: &str, label: &Target, fuzzy: bool) -> i64 {
     };
     let norm = |s: &str| -> String {
         if fuzzy {
-            s.chars()
-                .filter(|c| !"-/\\,. &#()+".contains(*c))
-                .collect::<String>()
-                .to_lowercase()
+            s.chars().filter(|c| !"-/\\,. &#()+".contains(*c)).collect::<String>().to_lowercase()
         } else {
             s.to_string()
         }
@@ -395,8 +392,8 @@ mod tests {
         let cases: &[(&str, i64)] = &[
             ("Yes, it is.", 1),
             ("[Yes]", 1),
-            ("  yes", 1),      // "yes" within the first five characters
-            ("   yes", 1),     // outside the window, but then the template "yes" finds it
+            ("  yes", 1),  // "yes" within the first five characters
+            ("   yes", 1), // outside the window, but then the template "yes" finds it
             ("No.", 0),
             ("[No]", 0),
             ("None of them", 0),

@@ -1,0 +1,193 @@
+//! The engine against loopback servers: retries on 429 (with Retry-After) and 500, a stalled
+//! server hitting the timeout, other 4xx reported at once, and the store.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use multitrust::config::Profile;
+use multitrust::engine::{Engine, Store};
+use multitrust::models::{ChatRequest, ChatService};
+use multitrust::sample::Message;
+
+fn ok_body(text: &str) -> serde_json::Value {
+    json!({"choices": [{"message": {"content": text}, "finish_reason": "stop"}]})
+}
+
+fn service(url: &str, timeout_s: f64, attempts: u32) -> Arc<ChatService> {
+    let mut p = Profile::shorthand("openai:m", Some(url)).unwrap();
+    p.timeout_s = Some(timeout_s);
+    p.max_attempts = Some(attempts);
+    p.max_retry_delay_s = Some(5.0);
+    Arc::new(ChatService::from_profile(&p).unwrap())
+}
+
+fn request(text: &str) -> ChatRequest {
+    ChatRequest::greedy(vec![Message::user(text, None)], 5)
+}
+
+/// Answers with a scripted sequence of responses, then the last one forever.
+struct Script {
+    steps: Vec<ResponseTemplate>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Respond for Script {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.steps[n.min(self.steps.len() - 1)].clone()
+    }
+}
+
+async fn scripted(steps: Vec<ResponseTemplate>) -> (MockServer, Arc<AtomicUsize>) {
+    let server = MockServer::start().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST")).respond_with(Script { steps, calls: calls.clone() }).mount(&server).await;
+    (server, calls)
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_for_and_retried() {
+    let (server, calls) = scripted(vec![
+        ResponseTemplate::new(429)
+            .insert_header("retry-after", "1")
+            .set_body_json(json!({"error": {"message": "slow down"}})),
+        ResponseTemplate::new(200).set_body_json(ok_body("fine")),
+    ])
+    .await;
+    let engine = Engine::new(None).quiet();
+    let started = Instant::now();
+    let out = engine.run(&service(&server.uri(), 5.0, 3), vec![request("a")], "t").await.unwrap();
+    assert_eq!(out[0].as_ref().unwrap().reply.text, "fine");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() >= Duration::from_secs(1), "the server's wait was honoured");
+    assert_eq!(engine.stats.snapshot().3, 1, "one retry");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_gemini_body_delays_read() {
+    let (server, calls) = scripted(vec![
+        ResponseTemplate::new(500).set_body_string("oops"),
+        ResponseTemplate::new(503).set_body_json(json!({"error": {"code": 503, "details": [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.1s"}]}})),
+        ResponseTemplate::new(200).set_body_json(ok_body("third time")),
+    ])
+    .await;
+    let engine = Engine::new(None).quiet();
+    let out = engine.run(&service(&server.uri(), 5.0, 4), vec![request("a")], "t").await.unwrap();
+    assert_eq!(out[0].as_ref().unwrap().reply.text, "third time");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn attempts_are_capped_and_end_unscorable() {
+    let (server, calls) = scripted(vec![ResponseTemplate::new(500).set_body_string("always down")]).await;
+    let engine = Engine::new(None).quiet();
+    let out = engine.run(&service(&server.uri(), 5.0, 3), vec![request("a")], "t").await.unwrap();
+    let reason = &out[0].as_ref().unwrap_err().reason;
+    assert!(reason.contains("HTTP 500") && reason.contains("3 attempts"), "{reason}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn other_4xx_are_reported_at_once() {
+    let (server, calls) =
+        scripted(vec![ResponseTemplate::new(401).set_body_json(json!({"error": {"message": "bad key"}}))])
+            .await;
+    let engine = Engine::new(None).quiet();
+    let out = engine.run(&service(&server.uri(), 5.0, 5), vec![request("a")], "t").await.unwrap();
+    assert!(out[0].as_ref().unwrap_err().reason.contains("bad key"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry on 401");
+}
+
+#[tokio::test]
+async fn a_stalled_server_hits_the_timeout() {
+    let (server, calls) = scripted(vec![
+        ResponseTemplate::new(200).set_body_json(ok_body("late")).set_delay(Duration::from_secs(30)),
+    ])
+    .await;
+    let engine = Engine::new(None).quiet();
+    let started = Instant::now();
+    let out = engine.run(&service(&server.uri(), 0.3, 2), vec![request("a")], "t").await.unwrap();
+    let reason = &out[0].as_ref().unwrap_err().reason;
+    assert!(reason.contains("no answer within"), "{reason}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() < Duration::from_secs(25), "did not wait for the stalled answer");
+}
+
+#[tokio::test]
+async fn the_store_answers_second_runs_and_keeps_errors_for_retry() {
+    let server = MockServer::start().await;
+    let fake = common::FakeChat::default();
+    *fake.fail_on.lock().unwrap() = Some("awful".into());
+    Mock::given(method("POST")).respond_with(fake.clone()).mount(&server).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&tmp.path().join("store.sqlite")).unwrap());
+    let svc = service(&server.uri(), 5.0, 1);
+    let requests = || vec![request("a lovely day"), request("an awful day"), request("lovely again")];
+
+    let engine = Engine::new(Some(store.clone())).quiet();
+    let first = engine.run(&svc, requests(), "t").await.unwrap();
+    assert!(first[0].is_ok() && first[1].is_err() && first[2].is_ok());
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 2);
+    store.flush().unwrap();
+
+    // Second run: the two answers come from the store; the error is sent again.
+    *fake.fail_on.lock().unwrap() = None;
+    let engine = Engine::new(Some(store.clone())).quiet();
+    let second = engine.run(&svc, requests(), "t").await.unwrap();
+    assert!(second.iter().all(Result::is_ok));
+    assert!(second[0].as_ref().unwrap().cached && !second[1].as_ref().unwrap().cached);
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 3, "only the failed request was sent again");
+    assert_eq!(second[0].as_ref().unwrap().reply, first[0].as_ref().unwrap().reply);
+
+    // Store-only mode sends nothing and says what is missing.
+    let offline = Engine::store_only(store.clone()).quiet();
+    let third = offline.run(&svc, vec![request("never asked")], "t").await.unwrap();
+    assert!(third[0].as_ref().unwrap_err().reason.contains("no stored answer"));
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded_per_endpoint() {
+    struct Gauge {
+        now: Arc<AtomicUsize>,
+        peak: Arc<AtomicUsize>,
+    }
+    impl Respond for Gauge {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            // Count a request as in flight from its arrival until shortly before its answer
+            // leaves (the answer is delayed 300 ms; the count drops after 100 ms), so the
+            // gauge can under-count but never over-count.
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            let now = self.now.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                now.fetch_sub(1, Ordering::SeqCst);
+            });
+            ResponseTemplate::new(200).set_body_json(ok_body("x")).set_delay(Duration::from_millis(300))
+        }
+    }
+    let server = MockServer::start().await;
+    let peak = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .respond_with(Gauge { now: Arc::new(AtomicUsize::new(0)), peak: peak.clone() })
+        .mount(&server)
+        .await;
+    let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
+    p.concurrency = Some(3);
+    let svc = Arc::new(ChatService::from_profile(&p).unwrap());
+    let engine = Engine::new(None).quiet();
+    let requests: Vec<ChatRequest> = (0..12).map(|i| request(&format!("q{i}"))).collect();
+    let out = engine.run(&svc, requests, "t").await.unwrap();
+    assert!(out.iter().all(Result::is_ok));
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "peak in flight {peak}, limit 3");
+}
