@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -27,8 +28,13 @@ pub enum Role {
 ///
 /// Images are read when a request is sent, never held in memory with the samples. The hash is
 /// what enters request fingerprints, so moving the data folder does not invalidate the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRef {
+/// Cloning is cheap: the description is shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(Arc<ImageFile>);
+
+/// What [`ImageRef`] shares: where the image is, how it is shown, its hash and type.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct ImageFile {
     /// Where the file is on this machine.
     #[serde(skip)]
     pub path: PathBuf,
@@ -38,7 +44,28 @@ pub struct ImageRef {
     /// SHA-256 of the file's bytes, as lower-case hex.
     pub sha256: String,
     /// The MIME type read from the file's first bytes (`image/png`, `image/jpeg`, ...).
-    pub mime: String,
+    pub mime: &'static str,
+}
+
+impl ImageRef {
+    /// An image reference.
+    pub fn new(file: ImageFile) -> ImageRef {
+        ImageRef(Arc::new(file))
+    }
+}
+
+impl std::ops::Deref for ImageRef {
+    type Target = ImageFile;
+
+    fn deref(&self) -> &ImageFile {
+        &self.0
+    }
+}
+
+impl Serialize for ImageRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 /// One part of a message.

@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -69,7 +68,7 @@ async fn openai_text_and_image_requests_and_refusals() {
     assert_eq!(parts[0], json!({"type": "text", "text": "What is this?"}));
     let url = parts[1]["image_url"]["url"].as_str().unwrap();
     let b64 = url.strip_prefix("data:image/png;base64,").expect("true MIME type, no space");
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(b64).unwrap(), bytes);
+    assert_eq!(base64_simd::STANDARD.decode_to_vec(b64).unwrap(), bytes);
 }
 
 #[tokio::test]
@@ -123,7 +122,7 @@ async fn anthropic_request_shape_and_refusal() {
     assert_eq!(content[0]["type"], "image", "the image comes first, as the original sends it");
     assert_eq!(content[0]["source"]["media_type"], "image/png");
     let data = content[0]["source"]["data"].as_str().unwrap();
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), bytes);
+    assert_eq!(base64_simd::STANDARD.decode_to_vec(data).unwrap(), bytes);
     assert_eq!(content[1], json!({"type": "text", "text": "What is this?"}));
 }
 
@@ -147,7 +146,7 @@ async fn gemini_request_shape_safety_and_blocks() {
     assert_eq!(parts[0]["text"], "What is this?");
     assert_eq!(parts[1]["inline_data"]["mime_type"], "image/png");
     let data = parts[1]["inline_data"]["data"].as_str().unwrap();
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), bytes);
+    assert_eq!(base64_simd::STANDARD.decode_to_vec(data).unwrap(), bytes);
     assert_eq!(body["generationConfig"], json!({"temperature": 0.0, "maxOutputTokens": 33}));
     assert_eq!(body["safetySettings"].as_array().unwrap().len(), 4);
 

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::sample::{ImageRef, hex};
+use crate::sample::{ImageFile, ImageRef, hex};
 
 /// A problem with the data files, naming the file and, where it applies, the record.
 #[derive(Debug, thiserror::Error)]
@@ -317,7 +317,7 @@ pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
             "not a recognised image (expected PNG, JPEG, WebP, GIF or BMP); replace the file",
         )
     })?;
-    Ok(ImageRef { path: path.to_path_buf(), display: display.to_string(), sha256, mime: mime.to_string() })
+    Ok(ImageRef::new(ImageFile { path: path.to_path_buf(), display: display.to_string(), sha256, mime }))
 }
 
 /// The MIME type of an image from its first bytes.

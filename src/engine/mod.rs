@@ -106,6 +106,8 @@ pub trait Service: Send + Sync + 'static {
     fn estimate_tokens(&self, _request: &Self::Request) -> u32 {
         1
     }
+    /// Drops what need not stay in memory once an answer is stored (the raw provider body, say).
+    fn compact(_reply: &mut Self::Reply) {}
     /// Sends one request (one attempt).
     fn call(&self, request: &Self::Request) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
 }
@@ -262,6 +264,7 @@ impl Engine {
     ) -> Result<Vec<Outcome<S::Reply>>, Interrupted> {
         let identity = service.identity().clone();
         let total = requests.len();
+        let t0 = Instant::now();
         let fingerprints: Vec<String> = requests.iter().map(|r| fingerprint(&identity, r)).collect();
         let mut outcomes: Vec<Option<Outcome<S::Reply>>> = (0..total).map(|_| None).collect();
 
@@ -272,7 +275,8 @@ impl Engine {
             match hits {
                 Ok(Ok(hits)) => {
                     for (i, fp) in fingerprints.iter().enumerate() {
-                        if let Some(reply) = hits.get(fp).and_then(|j| serde_json::from_str(j).ok()) {
+                        if let Some(mut reply) = hits.get(fp).and_then(|j| serde_json::from_str(j).ok()) {
+                            S::compact(&mut reply);
                             outcomes[i] = Some(Ok(Answer { reply, fingerprint: fp.clone(), cached: true }));
                         }
                     }
@@ -296,6 +300,7 @@ impl Engine {
             return Ok(outcomes.into_iter().flatten().collect());
         }
 
+        tracing::debug!("{label}: {total} fingerprints and store lookup in {:?}", t0.elapsed());
         let bar = self.bar(label, total, cached);
         let limits = service.limits().clone();
         let gate = self.gate(&identity, &limits);
@@ -362,7 +367,7 @@ struct Job<S: Service> {
 impl<S: Service> Job<S> {
     async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {
         let started = Instant::now();
-        let (result, attempts) = self.attempts(&request).await;
+        let (mut result, attempts) = self.attempts(&request).await;
         if matches!(result, Err(CallError::Cancelled)) {
             return result;
         }
@@ -382,6 +387,9 @@ impl<S: Service> Job<S> {
                 attempts,
                 latency_ms: started.elapsed().as_millis() as u64,
             });
+        }
+        if let Ok(reply) = &mut result {
+            S::compact(reply);
         }
         result
     }

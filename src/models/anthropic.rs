@@ -4,13 +4,11 @@
 //! wrapper does. `stop_reason: refusal` comes back as a response with [`Finish::Refusal`].
 
 use futures::future::BoxFuture;
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::http::{self, join};
-use super::openai::{header_map, short};
-use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Secret, Usage};
-use super::{base64, image_bytes};
+use super::http;
+use super::openai::short;
+use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Payload, Secret, Usage};
 use crate::config::Profile;
 use crate::engine::Identity;
 use crate::sample::{Content, Role};
@@ -19,11 +17,10 @@ use crate::sample::{Content, Role};
 #[derive(Debug)]
 pub struct Anthropic {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     model: String,
     key: Secret,
     version: String,
-    headers: HeaderMap,
     identity: Identity,
 }
 
@@ -40,18 +37,18 @@ impl Anthropic {
             ));
         }
         Ok(Anthropic {
-            client: http::client()?,
-            url: join(&base, "v1/messages"),
+            client: http::client(&profile.headers)?,
+            url: http::url(&base, "v1/messages")?,
             model: profile.model.clone(),
             key,
             version: profile.anthropic_version.clone().unwrap_or_else(|| "2023-06-01".into()),
-            headers: header_map(&profile.headers)?,
             identity: Identity::new("anthropic", &profile.model, &base),
         })
     }
 
-    /// The request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Value, CallError> {
+    /// The serialized request body for a request.
+    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+        let mut payload = Payload::default();
         let mut system = Vec::new();
         let mut messages = Vec::new();
         for message in &request.messages {
@@ -65,9 +62,9 @@ impl Anthropic {
                 match part {
                     Content::Text { text } => texts.push(json!({"type": "text", "text": text})),
                     Content::Image { image } => {
-                        let (bytes, mime) = image_bytes(image, request.max_image_side)?;
+                        let (data, mime) = payload.image(image, request.max_image_side)?;
                         images.push(json!({"type": "image", "source": {
-                            "type": "base64", "media_type": mime, "data": base64(&bytes)}}));
+                            "type": "base64", "media_type": mime, "data": data}}));
                     }
                 }
             }
@@ -86,7 +83,7 @@ impl Anthropic {
         for (k, v) in &request.params {
             body.insert(k.clone(), v.clone());
         }
-        Ok(Value::Object(body))
+        payload.render(&Value::Object(body))
     }
 }
 
@@ -98,15 +95,11 @@ impl ChatModel for Anthropic {
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request)?;
-            let mut builder = self
-                .client
-                .post(&self.url)
-                .headers(self.headers.clone())
-                .header("anthropic-version", &self.version);
+            let mut builder = self.client.post(self.url.clone()).header("anthropic-version", &self.version);
             if let Some(key) = self.key.expose() {
                 builder = builder.header("x-api-key", key);
             }
-            parse(http::post_json(builder, &body).await?)
+            parse(http::post_bytes(builder, body).await?)
         })
     }
 }

@@ -6,13 +6,11 @@
 //! `BLOCK_NONE` (override with `safetySettings` in the profile's `params`).
 
 use futures::future::BoxFuture;
-use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::http::{self, join};
-use super::openai::{header_map, short};
-use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Secret, Usage};
-use super::{base64, image_bytes};
+use super::http;
+use super::openai::short;
+use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Payload, Secret, Usage};
 use crate::config::Profile;
 use crate::engine::Identity;
 use crate::sample::{Content, Role};
@@ -21,9 +19,8 @@ use crate::sample::{Content, Role};
 #[derive(Debug)]
 pub struct Gemini {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     key: Secret,
-    headers: HeaderMap,
     identity: Identity,
 }
 
@@ -40,16 +37,16 @@ impl Gemini {
             ));
         }
         Ok(Gemini {
-            client: http::client()?,
-            url: join(&base, &format!("v1beta/models/{}:generateContent", profile.model)),
+            client: http::client(&profile.headers)?,
+            url: http::url(&base, &format!("v1beta/models/{}:generateContent", profile.model))?,
             key,
-            headers: header_map(&profile.headers)?,
             identity: Identity::new("gemini", &profile.model, &base),
         })
     }
 
-    /// The request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Value, CallError> {
+    /// The serialized request body for a request.
+    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+        let mut payload = Payload::default();
         let mut system = Vec::new();
         let mut contents = Vec::new();
         for message in &request.messages {
@@ -62,9 +59,8 @@ impl Gemini {
                 match part {
                     Content::Text { text } => parts.push(json!({"text": text})),
                     Content::Image { image } => {
-                        let (bytes, mime) = image_bytes(image, request.max_image_side)?;
-                        parts.push(json!({"inline_data": {
-                            "mime_type": mime, "data": base64(&bytes)}}));
+                        let (data, mime) = payload.image(image, request.max_image_side)?;
+                        parts.push(json!({"inline_data": {"mime_type": mime, "data": data}}));
                     }
                 }
             }
@@ -92,7 +88,7 @@ impl Gemini {
         for (k, v) in &request.params {
             body.insert(k.clone(), v.clone());
         }
-        Ok(Value::Object(body))
+        payload.render(&Value::Object(body))
     }
 }
 
@@ -104,11 +100,11 @@ impl ChatModel for Gemini {
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request)?;
-            let mut builder = self.client.post(&self.url).headers(self.headers.clone());
+            let mut builder = self.client.post(self.url.clone());
             if let Some(key) = self.key.expose() {
                 builder = builder.header("x-goog-api-key", key);
             }
-            parse(http::post_json(builder, &body).await?)
+            parse(http::post_bytes(builder, body).await?)
         })
     }
 }

@@ -4,25 +4,47 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
+use std::collections::BTreeMap;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::CallError;
 
-/// A client for one backend: pooled connections, a connect timeout. The per-request timeout is
-/// the engine's.
-pub fn client() -> Result<reqwest::Client, String> {
+/// A client for one backend with the profile's extra headers: pooled connections, a connect
+/// timeout. The per-request timeout is the engine's.
+pub fn client(headers: &BTreeMap<String, String>) -> Result<reqwest::Client, String> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        let name =
+            HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header name `{k}` is invalid: {e}"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|e| format!("header `{k}` has an invalid value: {e}"))?;
+        map.insert(name, value);
+    }
     reqwest::Client::builder()
+        .default_headers(map)
         .connect_timeout(Duration::from_secs(20))
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// Parses an endpoint URL once, with an error that names it.
+pub fn url(base: &str, path: &str) -> Result<reqwest::Url, String> {
+    let joined = join(base, path);
+    reqwest::Url::parse(&joined).map_err(|e| format!("`{joined}` is not a valid URL: {e}"))
+}
+
 /// Sends a request with a JSON body; returns the JSON answer of a 2xx response, or a
 /// classified error. Errors never include the URL (which may carry a key).
 pub async fn post_json(request: reqwest::RequestBuilder, body: &Value) -> Result<Value, CallError> {
     let bytes = serde_json::to_vec(body).map_err(|e| CallError::Request(e.to_string()))?;
+    post_bytes(request, bytes).await
+}
+
+/// Sends a request with an already serialized JSON body (see [`super::Payload`]).
+pub async fn post_bytes(request: reqwest::RequestBuilder, bytes: Vec<u8>) -> Result<Value, CallError> {
     let response = request
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(bytes)

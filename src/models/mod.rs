@@ -16,7 +16,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -223,6 +222,10 @@ impl Service for ChatService {
         request.estimated_tokens()
     }
 
+    fn compact(reply: &mut ChatResponse) {
+        reply.raw = Value::Null;
+    }
+
     async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, CallError> {
         self.model.chat(request).await
     }
@@ -230,16 +233,16 @@ impl Service for ChatService {
 
 /// Reads an image for sending, downscaling it when its longer side exceeds `max_side`.
 /// Returns the bytes and their MIME type.
-pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, String), CallError> {
+pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, &'static str), CallError> {
     let bytes = std::fs::read(&image.path)
         .map_err(|e| CallError::Request(format!("cannot read image {}: {e}", image.display)))?;
     let Some(max_side) = max_side else {
-        return Ok((bytes, image.mime.clone()));
+        return Ok((bytes, image.mime));
     };
     let decoded = image::load_from_memory(&bytes)
         .map_err(|e| CallError::Request(format!("cannot decode image {}: {e}", image.display)))?;
     if decoded.width().max(decoded.height()) <= max_side {
-        return Ok((bytes, image.mime.clone()));
+        return Ok((bytes, image.mime));
     }
     let resized = decoded.resize(max_side, max_side, image::imageops::FilterType::Lanczos3);
     let mut out = std::io::Cursor::new(Vec::new());
@@ -251,12 +254,56 @@ pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, 
     let rgb = image::DynamicImage::ImageRgb8(resized.to_rgb8());
     rgb.write_to(&mut out, format)
         .map_err(|e| CallError::Request(format!("cannot re-encode image {}: {e}", image.display)))?;
-    Ok((out.into_inner(), mime.to_string()))
+    Ok((out.into_inner(), mime))
 }
 
-/// Base64 of some bytes (standard alphabet, padded).
-pub fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+/// A JSON request body with images, whose base64 is written straight into the serialized
+/// body: the JSON holds a short placeholder where each image goes, so the large base64 text is
+/// neither escaped nor copied through a JSON tree.
+#[derive(Debug, Default)]
+pub struct Payload {
+    images: Vec<Vec<u8>>,
+}
+
+impl Payload {
+    /// Reads an image for this body; returns the placeholder to put where its base64 goes,
+    /// and its MIME type.
+    pub fn image(
+        &mut self,
+        image: &ImageRef,
+        max_side: Option<u32>,
+    ) -> Result<(String, &'static str), CallError> {
+        let (bytes, mime) = image_bytes(image, max_side)?;
+        self.images.push(bytes);
+        Ok((format!("\u{1}image-{}\u{1}", self.images.len() - 1), mime))
+    }
+
+    /// Serializes the body with every placeholder replaced by its image's base64.
+    pub fn render(self, json: &Value) -> Result<Vec<u8>, CallError> {
+        let text = serde_json::to_vec(json).map_err(|e| CallError::Request(e.to_string()))?;
+        let mut spots = Vec::with_capacity(self.images.len());
+        for i in 0..self.images.len() {
+            let marker = format!("\\u0001image-{i}\\u0001");
+            let at = find(&text, marker.as_bytes())
+                .ok_or_else(|| CallError::Request(format!("image {i} has no place in the body")))?;
+            spots.push((at, marker.len(), i));
+        }
+        spots.sort_unstable();
+        let encoded: usize = self.images.iter().map(|b| b.len().div_ceil(3) * 4).sum();
+        let mut out = Vec::with_capacity(text.len() + encoded);
+        let mut from = 0;
+        for (at, len, i) in spots {
+            out.extend_from_slice(&text[from..at]);
+            base64_simd::STANDARD.encode_append(&self.images[i], &mut out);
+            from = at + len;
+        }
+        out.extend_from_slice(&text[from..]);
+        Ok(out)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// A secret such as an API key: never printed, never serialized.
@@ -306,6 +353,32 @@ mod tests {
     }
 
     #[test]
+    fn payload_splices_base64_where_the_placeholders_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a.png");
+        let b = tmp.path().join("b.png");
+        image::RgbImage::new(3, 1).save(&a).unwrap();
+        image::RgbImage::new(1, 5).save(&b).unwrap();
+        let (a, b) = (crate::data::image_ref(&a, "a").unwrap(), crate::data::image_ref(&b, "b").unwrap());
+        let mut payload = Payload::default();
+        let (pa, ma) = payload.image(&a, None).unwrap();
+        let (pb, _) = payload.image(&b, None).unwrap();
+        let json = serde_json::json!({"x": [{"u": format!("data:{ma};base64,{pa}")}, {"t": "a \"quote\""}, {"d": pb}]});
+        let body: Value = serde_json::from_slice(&payload.render(&json).unwrap()).unwrap();
+        let std = base64_simd::STANDARD;
+        let url = body["x"][0]["u"].as_str().unwrap();
+        assert_eq!(
+            std.decode_to_vec(url.strip_prefix("data:image/png;base64,").unwrap()).unwrap(),
+            std::fs::read(&a.path).unwrap()
+        );
+        assert_eq!(
+            std.decode_to_vec(body["x"][2]["d"].as_str().unwrap()).unwrap(),
+            std::fs::read(&b.path).unwrap()
+        );
+        assert_eq!(body["x"][1]["t"], "a \"quote\"");
+    }
+
+    #[test]
     fn large_images_are_downscaled_small_ones_kept() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("a.png");
@@ -313,7 +386,7 @@ mod tests {
         let img = crate::data::image_ref(&path, "a.png").unwrap();
         let (bytes, mime) = image_bytes(&img, Some(400)).unwrap();
         let back = image::load_from_memory(&bytes).unwrap();
-        assert_eq!((back.width(), back.height(), mime.as_str()), (400, 100, "image/png"));
+        assert_eq!((back.width(), back.height(), mime), (400, 100, "image/png"));
         let (same, _) = image_bytes(&img, None).unwrap();
         assert_eq!(same, std::fs::read(&path).unwrap());
     }

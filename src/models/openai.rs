@@ -6,12 +6,10 @@
 //! `content_filter` all come back as responses, not errors.
 
 use futures::future::BoxFuture;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
-use super::http::{self, join};
-use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Secret, Usage};
-use super::{base64, image_bytes};
+use super::http;
+use super::{CallError, ChatModel, ChatRequest, ChatResponse, Finish, Payload, Secret, Usage};
 use crate::config::Profile;
 use crate::engine::Identity;
 use crate::sample::{Content, Role};
@@ -20,10 +18,9 @@ use crate::sample::{Content, Role};
 #[derive(Debug)]
 pub struct OpenAi {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     model: String,
     key: Secret,
-    headers: HeaderMap,
     identity: Identity,
 }
 
@@ -40,17 +37,17 @@ impl OpenAi {
             ));
         }
         Ok(OpenAi {
-            client: http::client()?,
-            url: join(&base, "chat/completions"),
+            client: http::client(&profile.headers)?,
+            url: http::url(&base, "chat/completions")?,
             model: profile.model.clone(),
             key,
-            headers: header_map(&profile.headers)?,
             identity: Identity::new("openai", &profile.model, &base),
         })
     }
 
-    /// The request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Value, CallError> {
+    /// The serialized request body for a request.
+    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+        let mut payload = Payload::default();
         let mut messages = Vec::new();
         for message in &request.messages {
             let role = match message.role {
@@ -65,8 +62,8 @@ impl OpenAi {
                     match part {
                         Content::Text { text } => parts.push(json!({"type": "text", "text": text})),
                         Content::Image { image } => {
-                            let (bytes, mime) = image_bytes(image, request.max_image_side)?;
-                            let url = format!("data:{mime};base64,{}", base64(&bytes));
+                            let (data, mime) = payload.image(image, request.max_image_side)?;
+                            let url = format!("data:{mime};base64,{data}");
                             parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
                         }
                     }
@@ -85,7 +82,7 @@ impl OpenAi {
         for (k, v) in &request.params {
             body.insert(k.clone(), v.clone());
         }
-        Ok(Value::Object(body))
+        payload.render(&Value::Object(body))
     }
 }
 
@@ -97,11 +94,11 @@ impl ChatModel for OpenAi {
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request)?;
-            let mut builder = self.client.post(&self.url).headers(self.headers.clone());
+            let mut builder = self.client.post(self.url.clone());
             if let Some(key) = self.key.expose() {
                 builder = builder.bearer_auth(key);
             }
-            match http::post_json(builder, &body).await {
+            match http::post_bytes(builder, body).await {
                 Ok(raw) => parse(raw),
                 Err(CallError::Status { status: 400, message, .. })
                     if message.to_ascii_lowercase().contains("content_filter")
@@ -154,19 +151,6 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
         output: u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0),
     });
     Ok(ChatResponse { text, finish, finish_raw, usage, raw })
-}
-
-/// Headers from a profile, checked.
-pub fn header_map(headers: &std::collections::BTreeMap<String, String>) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (k, v) in headers {
-        let name =
-            HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header name `{k}` is invalid: {e}"))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|e| format!("header `{k}` has an invalid value: {e}"))?;
-        map.insert(name, value);
-    }
-    Ok(map)
 }
 
 /// A JSON value cut short for an error message.

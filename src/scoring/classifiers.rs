@@ -17,7 +17,7 @@ use serde_json::{Value as Json, json};
 
 use crate::config::{Classifiers, Endpoint};
 use crate::engine::{Identity, Limits, Service};
-use crate::models::http::{self, join};
+use crate::models::http;
 use crate::models::{CallError, Secret};
 
 /// A classifier step, by the original's evaluator id.
@@ -174,7 +174,6 @@ pub struct LabelReply {
 struct Http {
     client: reqwest::Client,
     key: Secret,
-    headers: reqwest::header::HeaderMap,
 }
 
 impl std::fmt::Debug for Http {
@@ -185,11 +184,7 @@ impl std::fmt::Debug for Http {
 
 impl Http {
     fn new(endpoint: &Endpoint, key_env: &str) -> Result<Http, String> {
-        Ok(Http {
-            client: http::client()?,
-            key: endpoint.key(key_env),
-            headers: crate::models::openai::header_map(&endpoint.headers)?,
-        })
+        Ok(Http { client: http::client(&endpoint.headers)?, key: endpoint.key(key_env) })
     }
 }
 
@@ -197,7 +192,7 @@ impl Http {
 #[derive(Debug)]
 pub struct Moderation {
     http: Http,
-    url: String,
+    url: reqwest::Url,
     model: Option<String>,
     identity: Identity,
     limits: Limits,
@@ -229,7 +224,7 @@ impl Moderation {
         let model = endpoint.model.clone();
         Ok(Moderation {
             http,
-            url: join(&base, "moderations"),
+            url: http::url(&base, "moderations")?,
             identity: Identity::new("moderation", model.as_deref().unwrap_or("default"), &base),
             model,
             limits: endpoint.limits(),
@@ -254,7 +249,7 @@ impl Service for Moderation {
         if let Some(model) = &self.model {
             body["model"] = json!(model);
         }
-        let mut builder = self.http.client.post(&self.url).headers(self.http.headers.clone());
+        let mut builder = self.http.client.post(self.url.clone());
         if let Some(key) = self.http.key.expose() {
             builder = builder.bearer_auth(key);
         }
@@ -281,7 +276,7 @@ impl Service for Moderation {
 #[derive(Debug)]
 pub struct Perspective {
     http: Http,
-    url: String,
+    url: reqwest::Url,
     identity: Identity,
     limits: Limits,
 }
@@ -309,7 +304,7 @@ impl Perspective {
         }
         Ok(Perspective {
             http,
-            url: join(&base, "v1alpha1/comments:analyze"),
+            url: http::url(&base, "v1alpha1/comments:analyze")?,
             identity: Identity::new("perspective", "comments:analyze", &base),
             limits: endpoint.limits(),
         })
@@ -335,7 +330,7 @@ impl Service for Perspective {
             PERSPECTIVE_ATTRIBUTES.iter().map(|a| (a.to_string(), json!({}))).collect();
         let body = json!({"comment": {"text": text}, "requestedAttributes": attributes,
                           "doNotStore": true});
-        let mut builder = self.http.client.post(&self.url).headers(self.http.headers.clone());
+        let mut builder = self.http.client.post(self.url.clone());
         if let Some(key) = self.http.key.expose() {
             builder = builder.header("x-goog-api-key", key);
         }
@@ -359,7 +354,7 @@ impl Service for Perspective {
 #[derive(Debug)]
 pub struct HarmBench {
     http: Http,
-    url: String,
+    url: reqwest::Url,
     model: String,
     identity: Identity,
     limits: Limits,
@@ -382,7 +377,7 @@ impl HarmBench {
         let model = endpoint.model.clone().unwrap_or_else(|| "cais/HarmBench-Llama-2-13b-cls".into());
         Ok(HarmBench {
             http: Http::new(endpoint, "HARMBENCH_API_KEY")?,
-            url: join(&base, "completions"),
+            url: http::url(&base, "completions")?,
             identity: Identity::new("harmbench", &model, &base),
             model,
             limits: endpoint.limits(),
@@ -405,7 +400,7 @@ impl Service for HarmBench {
     async fn call(&self, request: &PromptRequest) -> Result<LabelReply, CallError> {
         let body = json!({"model": self.model, "prompt": request.prompt, "max_tokens": 1,
                           "temperature": 0});
-        let mut builder = self.http.client.post(&self.url).headers(self.http.headers.clone());
+        let mut builder = self.http.client.post(self.url.clone());
         if let Some(key) = self.http.key.expose() {
             builder = builder.bearer_auth(key);
         }
@@ -423,7 +418,7 @@ impl Service for HarmBench {
 #[derive(Debug)]
 pub struct Action {
     http: Http,
-    url: String,
+    url: reqwest::Url,
     identity: Identity,
     limits: Limits,
 }
@@ -438,7 +433,7 @@ impl Action {
         let model = endpoint.model.clone().unwrap_or_else(|| "LibrAI/longformer-action-ro".into());
         Ok(Action {
             http: Http::new(endpoint, "ACTION_API_KEY")?,
-            url: join(&base, "predict"),
+            url: http::url(&base, "predict")?,
             identity: Identity::new("action", &model, &base),
             limits: endpoint.limits(),
         })
@@ -459,7 +454,7 @@ impl Service for Action {
 
     async fn call(&self, request: &TextRequest) -> Result<LabelReply, CallError> {
         let body = json!({"inputs": request.text});
-        let mut builder = self.http.client.post(&self.url).headers(self.http.headers.clone());
+        let mut builder = self.http.client.post(self.url.clone());
         if let Some(key) = self.http.key.expose() {
             builder = builder.bearer_auth(key);
         }

@@ -1,0 +1,194 @@
+//! Engine throughput: N chat requests, each with an image, against a loopback server that
+//! answers every request after a fixed 100 ms, through the engine with its response store.
+//!
+//! Run with `cargo bench --bench engine` (add `-- 10000 64` to choose N and the concurrency).
+//! The server runs in a separate process, and each configuration in its own client process, so
+//! the CPU time and peak memory measured are the engine's alone. Reports: wall time against the
+//! ideal N × 100 ms / concurrency, and against N × (mean latency the client saw) / concurrency
+//! (on a small machine the loaded server answers a little late, which is not the engine's
+//! doing); CPU time per request (user + system, loopback TCP included); peak resident memory.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multitrust::config::Profile;
+use multitrust::data::image_ref;
+use multitrust::engine::{Engine, Store};
+use multitrust::models::{ChatRequest, ChatService};
+use multitrust::sample::Message;
+
+const LATENCY: Duration = Duration::from_millis(100);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    match std::env::var("MT_BENCH_ROLE").as_deref() {
+        Ok("server") => server(),
+        Ok("client") => client(&args),
+        _ => orchestrate(&args),
+    }
+}
+
+fn orchestrate(args: &[String]) {
+    let configs: Vec<(usize, usize)> = match args {
+        [n, c, ..] => vec![(n.parse().expect("N"), c.parse().expect("concurrency"))],
+        _ => vec![(1_000, 64), (10_000, 64), (10_000, 256)],
+    };
+    let exe = std::env::current_exe().expect("own path");
+    let mut server = Command::new(&exe)
+        .env("MT_BENCH_ROLE", "server")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().expect("server stdout")).read_line(&mut port).expect("port");
+    let port = port.trim().to_string();
+
+    let tmp = std::env::temp_dir().join(format!("multitrust-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let image = tmp.join("photo.jpg");
+    write_photo(&image);
+    let image_kib = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "engine benchmark: answers after {LATENCY:?}, one {image_kib:.0} KiB JPEG per request, store on"
+    );
+    println!(
+        "{:>7} {:>5} {:>9} {:>9} {:>9} {:>10} {:>12} {:>12} {:>10}",
+        "N", "conc", "wall s", "ideal s", "overhead", "seen ms", "vs seen", "CPU us/req", "peak MiB"
+    );
+    for (n, c) in configs {
+        let store = tmp.join(format!("store-{n}-{c}.sqlite"));
+        let out = Command::new(&exe)
+            .env("MT_BENCH_ROLE", "client")
+            .args([n.to_string(), c.to_string(), port.clone()])
+            .arg(&image)
+            .arg(&store)
+            .output()
+            .expect("run the client");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|_| panic!("client failed: {line}{}", String::from_utf8_lossy(&out.stderr)));
+        let wall = v["wall_s"].as_f64().unwrap_or(f64::NAN);
+        let ideal = n as f64 * LATENCY.as_secs_f64() / c as f64;
+        let seen = v["observed_latency_ms"].as_f64().unwrap_or(f64::NAN);
+        let ideal_seen = n as f64 * seen / 1000.0 / c as f64;
+        println!(
+            "{:>7} {:>5} {:>9.2} {:>9.2} {:>8.1}% {:>10.1} {:>11.1}% {:>12.1} {:>10.1}",
+            n,
+            c,
+            wall,
+            ideal,
+            (wall / ideal - 1.0) * 100.0,
+            seen,
+            (wall / ideal_seen - 1.0) * 100.0,
+            v["cpu_us_per_request"].as_f64().unwrap_or(f64::NAN),
+            v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
+        );
+        if v["failed"].as_u64() != Some(0) {
+            println!("        ({} requests failed)", v["failed"]);
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A photo-like JPEG (smooth gradients plus texture), 320 × 240.
+fn write_photo(path: &PathBuf) {
+    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+        let t = ((x * 7 + y * 13) % 29) as u8;
+        image::Rgb([(x % 256) as u8 ^ t, (y % 256) as u8, ((x + y) % 256) as u8 ^ (t << 2)])
+    });
+    img.save(path).expect("write the photo");
+}
+
+fn server() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let body: &'static str = r#"{"id":"b","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"positive"},"finish_reason":"stop"}],"usage":{"prompt_tokens":100,"completion_tokens":1}}"#;
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |_body: axum::body::Bytes| async move {
+                tokio::time::sleep(LATENCY).await;
+                ([("content-type", "application/json")], body)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+fn client(args: &[String]) {
+    let n: usize = args[0].parse().expect("N");
+    let c: usize = args[1].parse().expect("concurrency");
+    let port = &args[2];
+    let image_path = PathBuf::from(&args[3]);
+    if !image_path.exists() {
+        write_photo(&image_path);
+    }
+    let image = image_ref(&image_path, "photo.jpg").expect("image");
+    let store_path = PathBuf::from(&args[4]);
+    let _ = std::fs::remove_file(&store_path);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut profile = Profile::shorthand("openai:bench", Some(&format!("http://127.0.0.1:{port}/v1")))
+            .expect("profile");
+        profile.concurrency = Some(c);
+        profile.timeout_s = Some(60.0);
+        let service = Arc::new(ChatService::from_profile(&profile).expect("service"));
+        let store = Arc::new(Store::open(&store_path).expect("store"));
+        let use_store = std::env::var("MT_BENCH_NO_STORE").is_err();
+        let engine = Engine::new(use_store.then(|| store.clone())).quiet();
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let requests: Vec<ChatRequest> = (0..n)
+            .map(|i| {
+                let text = format!("Question {i}: please describe what this photo shows in detail.");
+                ChatRequest::greedy(vec![Message::user(text, Some(image.clone()))], 200)
+            })
+            .collect();
+        let built = started.elapsed().as_secs_f64();
+        let outcomes = engine.run(&service, requests, "bench").await.expect("not interrupted");
+        store.flush().expect("flush");
+        let wall = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu_before;
+        let failed = outcomes.iter().filter(|o| o.is_err()).count();
+        let observed_ms: f64 = rusqlite::Connection::open(&store_path)
+            .and_then(|c| c.query_row("SELECT AVG(latency_ms) FROM calls", [], |r| r.get(0)))
+            .unwrap_or(f64::NAN);
+        println!(
+            "{}",
+            serde_json::json!({
+                "n": n, "concurrency": c, "wall_s": wall, "failed": failed, "build_s": built,
+                "cpu_us_per_request": cpu / n as f64 * 1e6,
+                "observed_latency_ms": observed_ms,
+                "peak_rss_mib": peak_rss_kib() / 1024.0,
+            })
+        );
+    });
+}
+
+/// User plus system CPU time of this process (Linux `/proc/self/stat`).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory of this process in KiB (`VmHWM`).
+fn peak_rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
