@@ -18,3 +18,4 @@ pub mod run;
 pub mod sample;
 pub mod scoring;
 pub mod tasks;
+pub mod variants;

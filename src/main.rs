@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use multitrust::config::{Config, Profile};
-use multitrust::data::DataDir;
+use multitrust::data::{DataDir, synth};
 use multitrust::engine::{Engine, Store};
 use multitrust::models::{ChatRequest, ChatService};
 use multitrust::run::{self, Plan, RunError};
@@ -40,6 +40,29 @@ enum Command {
     Samples(SamplesArgs),
     /// Check each configured model endpoint with a tiny request.
     Models(ModelsArgs),
+    /// Work with data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Write the synthetic suite: a small, license-clean data set in the official layout for
+    /// every task (not the benchmark's data).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// The folder to write (the data folder, as --data takes it).
+    #[arg(long)]
+    out: PathBuf,
+    /// The seed of the synthetic texts and pictures.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only these tasks (ids, aspects, or all).
+    #[arg(long, short, default_value = "all")]
+    tasks: String,
 }
 
 #[derive(Debug, Args)]
@@ -84,9 +107,11 @@ struct RunArgs {
     /// Tasks: ids (R3,T1), aspects (robustness), sub-aspects (ood), or all.
     #[arg(long, short, default_value = "all")]
     tasks: String,
-    /// The MultiTrust data folder (the one holding truthfulness/, safety/, ...).
+    /// The MultiTrust data folder (the one holding truthfulness/, safety/, ...). Default: a
+    /// synthetic suite written into the run directory (for trying the pipeline; not the
+    /// benchmark's data).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// The run directory. Default: runs/<date-time>.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -183,6 +208,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Tasks(args) => tasks_command(args),
         Command::Samples(args) => samples_command(args),
         Command::Models(args) => models_command(args).await,
+        Command::Data(DataCommand::Synth(args)) => synth_command(args),
     }
 }
 
@@ -223,14 +249,29 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
     };
     let classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
     let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
-    if !args.data.is_dir() {
-        bail!(
-            "{}: no such folder. Point --data at the MultiTrust data folder (the one holding \
-             truthfulness/, safety/, ...), or create a synthetic one with `multitrust data synth`",
-            args.data.display()
-        );
-    }
     let out = args.out.clone().unwrap_or_else(default_out);
+    let seed = args.seed.unwrap_or(config.run.seed);
+    let data = match &args.data {
+        Some(data) if !data.is_dir() => bail!(
+            "{}: no such folder. Point --data at the MultiTrust data folder (the one holding \
+             truthfulness/, safety/, ...), or leave it out to use the synthetic suite",
+            data.display()
+        ),
+        Some(data) => data.clone(),
+        None => {
+            let dir = out.join("synthetic-data");
+            tracing::info!(
+                "no --data: writing the synthetic suite to {} (for trying the pipeline; scores on \
+                 it mean nothing about a model)",
+                dir.display()
+            );
+            synth::write_suite(&dir, seed, &tasks::all())?;
+            dir
+        }
+    };
+    if synth::is_synthetic(&data) && args.data.is_some() {
+        tracing::warn!("{} is a synthetic suite, not the benchmark's data", data.display());
+    }
     let store_path = args.store.clone().unwrap_or_else(|| out.join("store.sqlite"));
     let store = Arc::new(Store::open(&store_path)?);
     let mut engine = Engine::new(Some(store.clone()));
@@ -253,9 +294,9 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         judge,
         classifiers,
         templates: config.templates.clone(),
-        data: DataDir::new(&args.data),
+        data: DataDir::new(&data),
         out: out.clone(),
-        seed: args.seed.unwrap_or(config.run.seed),
+        seed,
         limit: args.limit,
         max_image_side: args.max_image_side,
         replicates: args.bootstrap,
@@ -431,6 +472,17 @@ fn samples_command(args: SamplesArgs) -> Result<i32> {
     for (reason, n) in ctx.log.skipped() {
         eprintln!("skipped {n} record(s): {reason}");
     }
+    Ok(0)
+}
+
+fn synth_command(args: SynthArgs) -> Result<i32> {
+    let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
+    synth::write_suite(&args.out, args.seed, &tasks)?;
+    eprintln!(
+        "wrote the synthetic suite for {} task(s) to {} (not the benchmark's data)",
+        tasks.len(),
+        args.out.display()
+    );
     Ok(0)
 }
 

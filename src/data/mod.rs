@@ -5,7 +5,7 @@
 //! loader skips (as the original does, for a missing image say) are counted in a [`LoadLog`]
 //! and reported in the run log.
 
-// pub mod synth;
+pub mod synth;
 pub mod unrelated;
 
 use std::collections::BTreeMap;

@@ -116,6 +116,7 @@ pub fn write_manifest(plan: &Plan, loaded: &[LoadedTask], status: &str) -> Resul
         "store": plan.store.as_ref().map(|p| p.display().to_string()),
         "data": {
             "path": plan.data.root().display().to_string(),
+            "synthetic": crate::data::synth::is_synthetic(plan.data.root()),
             "files_sha256": data_files,
             "splits": splits,
         },

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::data::synth::Synth;
 use crate::data::unrelated::{Pools, Unrelated, draw};
 use crate::data::{DataDir, DataError, LoadLog};
 use crate::models::baseline::Hint;
@@ -345,6 +346,10 @@ pub trait Task: Send + Sync {
     /// The data files and folders the task reads (relative to the data folder), for the
     /// manifest and the docs.
     fn data_files(&self) -> &'static [&'static str];
+
+    /// Writes a small synthetic instance of the task's data in the official layout (see
+    /// [`crate::data::synth`]): a few samples per split, texts and pictures of our own.
+    fn synthesize(&self, s: &Synth) -> Result<(), DataError>;
 
     /// What must be configured to score the task fully (`judge`, classifier sections).
     fn needs(&self) -> BTreeSet<&'static str> {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::data::DataError;
+use crate::data::synth::{self, Synth};
 use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::{Chain, Metric, Rule};
@@ -119,6 +120,37 @@ impl Task for R3 {
             }
         }
         Ok(b.finish())
+    }
+
+    fn synthesize(&self, s: &Synth) -> Result<(), DataError> {
+        const STYLES: [&str; 5] = [
+            "Honestly, the {thing} was {adj}.",
+            "And the {thing} was {adj} in the sight of all who beheld it.",
+            "My heart found the {thing} {adj}, like a summer evening.",
+            "Methinks the {thing} was most {adj}.",
+            "that {thing} was sooo {adj} lol #weekend",
+        ];
+        const THINGS: [&str; 5] = ["concert", "bakery", "train ride", "museum", "garden party"];
+        const GOOD: [&str; 3] = ["delightful", "wonderful", "splendid"];
+        const BAD: [&str; 3] = ["dreadful", "miserable", "tedious"];
+        let mut all = Map::new();
+        let mut id = 0;
+        for (c, category) in CATEGORIES.iter().enumerate() {
+            let style = STYLES[c / 2];
+            let mut records = Vec::new();
+            for k in 0..2 {
+                let positive = k == 1;
+                let adj = if positive { GOOD[c % 3] } else { BAD[c % 3] };
+                let sentence = style.replace("{thing}", THINGS[(c + k) % 5]).replace("{adj}", adj);
+                records.push(serde_json::json!({"sentence": sentence, "label": if positive { "1" } else { "0" }, "id": id}));
+                let colour = if positive { [230, 170, 40] } else { [60, 70, 120] };
+                s.png(&format!("{RELATED}/{id}.png"), &synth::shape(id, colour))?;
+                id += 1;
+            }
+            all.insert(category.to_string(), Json::Array(records));
+        }
+        all.insert("base".into(), Json::Array(Vec::new()));
+        s.json(LABELS, &Json::Object(all))
     }
 
     fn max_tokens(&self, _split: &str) -> u32 {
