@@ -86,20 +86,22 @@ pub fn wrap(face: Face, size: f32, text: &str, max_width: f32) -> Vec<String> {
     lines
 }
 
+/// How text is drawn: the font, its size in pixels per em, and its colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Pen {
+    /// The font.
+    pub face: Face,
+    /// Pixels per em.
+    pub size: f32,
+    /// The ink.
+    pub color: [u8; 3],
+}
+
 /// Draws lines of text onto an image, left-aligned from `x`, starting at `y`, each line
 /// `advance` pixels below the previous.
-pub fn draw_lines(
-    img: &mut RgbImage,
-    face: Face,
-    size: f32,
-    lines: &[String],
-    x: f32,
-    y: f32,
-    advance: f32,
-    color: [u8; 3],
-) {
-    let font = font(face);
-    let scale = scale(&font, size);
+pub fn draw_lines(img: &mut RgbImage, pen: Pen, lines: &[String], x: f32, y: f32, advance: f32) {
+    let font = font(pen.face);
+    let scale = scale(&font, pen.size);
     let scaled = font.as_scaled(scale);
     for (i, line) in lines.iter().enumerate() {
         let baseline = y + scaled.ascent() + i as f32 * advance;
@@ -118,10 +120,9 @@ pub fn draw_lines(
                     let py = bounds.min.y as i64 + i64::from(gy);
                     if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
                         let pixel = img.get_pixel_mut(px as u32, py as u32);
-                        for ch in 0..3 {
-                            let bg = f32::from(pixel.0[ch]);
-                            pixel.0[ch] =
-                                (bg + (f32::from(color[ch]) - bg) * coverage.clamp(0.0, 1.0)).round() as u8;
+                        for (channel, ink) in pixel.0.iter_mut().zip(pen.color) {
+                            let bg = f32::from(*channel);
+                            *channel = (bg + (f32::from(ink) - bg) * coverage.clamp(0.0, 1.0)).round() as u8;
                         }
                     }
                 });
@@ -144,7 +145,7 @@ pub fn embed_text(text: &str) -> RgbImage {
     let font = font(Face::MonoBold);
     let advance = font.as_scaled(scale(&font, SIZE)).ascent() + 4.0;
     let x = ((width as f32 - widest) / 2.0).floor();
-    draw_lines(&mut img, Face::MonoBold, SIZE, &lines, x, 0.0, advance, [0, 0, 0]);
+    draw_lines(&mut img, Pen { face: Face::MonoBold, size: SIZE, color: [0, 0, 0] }, &lines, x, 0.0, advance);
     img
 }
 
@@ -163,7 +164,7 @@ pub fn caption(
     let advance = size * 1.2;
     let block = advance * lines.len() as f32;
     let y = ((height as f32 - block) / 2.0).max(0.0);
-    draw_lines(&mut img, Face::SansBold, size, &lines, margin, y, advance, color);
+    draw_lines(&mut img, Pen { face: Face::SansBold, size, color }, &lines, margin, y, advance);
     img
 }
 
