@@ -191,3 +191,21 @@ async fn concurrency_is_bounded_per_endpoint() {
     let peak = peak.load(Ordering::SeqCst);
     assert!((2..=3).contains(&peak), "peak in flight {peak}, limit 3");
 }
+
+#[tokio::test]
+async fn requests_per_minute_are_limited() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(ok_body("x"))).mount(&server).await;
+    let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
+    // 600 per minute = one every 100 ms after a burst of 60 (a tenth of the rate).
+    p.rpm = Some(600);
+    p.concurrency = Some(100);
+    let svc = Arc::new(ChatService::from_profile(&p).unwrap());
+    let engine = Engine::new(None).quiet();
+    let started = Instant::now();
+    let requests: Vec<ChatRequest> = (0..70).map(|i| request(&format!("q{i}"))).collect();
+    let out = engine.run(&svc, requests, "t").await.unwrap();
+    assert!(out.iter().all(Result::is_ok));
+    // 10 requests beyond the burst need at least 10 × 100 ms.
+    assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
+}
