@@ -253,6 +253,21 @@ impl Profile {
         Secret::new(found)
     }
 
+    /// Checks that a hosted API (OpenAI's, Anthropic's, Google's) has a key; local servers may
+    /// go without. Called before anything is sent, not when only the store is read.
+    pub fn check_key(&self) -> Result<(), String> {
+        let hosted = ["api.openai.com", "api.anthropic.com", "googleapis.com"];
+        let base = self.base_url();
+        if !self.is_baseline() && self.key().expose().is_none() && hosted.iter().any(|h| base.contains(h)) {
+            return Err(format!(
+                "{}: no API key; set {} (or api_key_env in the profile)",
+                self.name,
+                self.key_hint()
+            ));
+        }
+        Ok(())
+    }
+
     /// The name of the variable the key is expected in, for error messages.
     pub fn key_hint(&self) -> String {
         self.api_key_env.clone().unwrap_or_else(|| {

@@ -248,6 +248,10 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         None => None,
     };
     let classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
+    for profile in models.iter().chain(judge.as_ref()) {
+        profile.check_key().map_err(|e| anyhow!(e))?;
+    }
+    classifiers.check_keys().map_err(|e| anyhow!(e))?;
     let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
     let out = args.out.clone().unwrap_or_else(default_out);
     let seed = args.seed.unwrap_or(config.run.seed);
@@ -510,7 +514,7 @@ async fn models_command(args: ModelsArgs) -> Result<i32> {
         }
         let mut profile = profile;
         profile.max_attempts = Some(1);
-        let service = match ChatService::from_profile(&profile) {
+        let service = match profile.check_key().and_then(|()| ChatService::from_profile(&profile)) {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 failures += 1;

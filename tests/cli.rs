@@ -40,18 +40,26 @@ fn samples_print_what_would_be_sent() {
     let related: Vec<&Value> = lines.iter().filter(|l| l["split"] == "dt-related-image").collect();
     assert_eq!(related[1]["images"], serde_json::json!(["data/robustness/ood-text/related/1.png"]));
     let noise: Vec<&Value> = lines.iter().filter(|l| l["split"] == "dt-unrelated-image-noise").collect();
-    assert!(noise.iter().all(|l| l["images"][0].as_str().unwrap().starts_with("data/unrelated_images/noise_")));
+    assert!(
+        noise.iter().all(|l| l["images"][0].as_str().unwrap().starts_with("data/unrelated_images/noise_"))
+    );
 }
 
 #[test]
 fn samples_name_the_broken_file_and_record() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("robustness/ood-text")).unwrap();
-    std::fs::write(tmp.path().join("robustness/ood-text/label.json"), r#"{"augment": [{"sentence": "x"}]}"#).unwrap();
+    std::fs::write(tmp.path().join("robustness/ood-text/label.json"), r#"{"augment": [{"sentence": "x"}]}"#)
+        .unwrap();
     let out = multitrust().args(["samples", "--task", "R3", "--data"]).arg(tmp.path()).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("data/robustness/ood-text/label.json") && err.contains("augment") && err.contains("label"), "{err}");
+    assert!(
+        err.contains("data/robustness/ood-text/label.json")
+            && err.contains("augment")
+            && err.contains("label"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -69,7 +77,11 @@ fn tasks_list_aspects_splits_and_needs() {
 fn synth_writes_a_labelled_synthetic_suite_deterministically() {
     let tmp = tempfile::tempdir().unwrap();
     for dir in ["a", "b"] {
-        let out = multitrust().args(["data", "synth", "--seed", "3", "--out"]).arg(tmp.path().join(dir)).output().unwrap();
+        let out = multitrust()
+            .args(["data", "synth", "--seed", "3", "--out"])
+            .arg(tmp.path().join(dir))
+            .output()
+            .unwrap();
         assert!(out.status.success());
     }
     let read = |dir: &str, f: &str| std::fs::read(tmp.path().join(dir).join(f)).unwrap();
@@ -87,8 +99,17 @@ async fn ctrl_c_stops_cleanly_and_says_what_is_done() {
     let fake = common::FakeChat::default();
     fake.stall_after.store(10, Ordering::SeqCst);
     Mock::given(method("POST")).respond_with(fake.clone()).mount(&server).await;
-    let mut child = multitrust()
-        .args(["run", "--model", "openai:m", "--tasks", "R3", "--base-url", &format!("{}/v1", server.uri()), "--data"])
+    let child = multitrust()
+        .args([
+            "run",
+            "--model",
+            "openai:m",
+            "--tasks",
+            "R3",
+            "--base-url",
+            &format!("{}/v1", server.uri()),
+            "--data",
+        ])
         .arg(&data)
         .arg("--out")
         .arg(tmp.path().join("run"))
@@ -109,7 +130,11 @@ async fn ctrl_c_stops_cleanly_and_says_what_is_done() {
     .await
     .unwrap();
     assert_eq!(output.0, Some(130), "{}", output.1);
-    assert!(output.1.contains("interrupted") && output.1.contains("Run the same command again"), "{}", output.1);
+    assert!(
+        output.1.contains("interrupted") && output.1.contains("Run the same command again"),
+        "{}",
+        output.1
+    );
     let manifest = std::fs::read_to_string(tmp.path().join("run/run.json")).unwrap();
     assert!(manifest.contains("\"status\": \"interrupted\""));
 }

@@ -195,7 +195,10 @@ async fn concurrency_is_bounded_per_endpoint() {
 #[tokio::test]
 async fn requests_per_minute_are_limited() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(ok_body("x"))).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ok_body("x")))
+        .mount(&server)
+        .await;
     let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
     // 600 per minute = one every 100 ms after a burst of 60 (a tenth of the rate).
     p.rpm = Some(600);

@@ -23,7 +23,7 @@ use crate::sample::{Message, Sample, Target};
 #[derive(Debug, Clone)]
 pub enum Rule {
     /// `rule_yes_or_no_eval` with its yes templates.
-    YesNo(Vec<String>),
+    YesNo(rules::YesNo),
     /// `rule_contain_eval`, optionally with fuzzy matching.
     Contain {
         /// Normalise punctuation, spaces and case first.
@@ -51,12 +51,12 @@ pub enum Rule {
 impl Rule {
     /// `rule_yes_or_no_eval` with the default templates.
     pub fn yes_no() -> Rule {
-        Rule::YesNo(rules::default_yes_templates())
+        Rule::YesNo(rules::YesNo::new(&rules::YES_TEMPLATES))
     }
 
     /// `rule_yes_or_no_eval` with a task's own templates.
     pub fn yes_no_with(templates: &[&str]) -> Rule {
-        Rule::YesNo(templates.iter().map(|s| s.to_string()).collect())
+        Rule::YesNo(rules::YesNo::new(templates))
     }
 
     /// `rule_score_eval` with its defaults.
@@ -82,15 +82,12 @@ impl Rule {
     /// refusal rules count as a refusal.
     pub fn apply(&self, text: &str, blocked: bool, target: &Target) -> Value {
         match self {
-            Rule::YesNo(templates) => Value::Int(rules::yes_or_no(text, templates)),
+            Rule::YesNo(rule) => Value::Int(rule.judge(text)),
             Rule::Contain { fuzzy } => Value::Int(rules::contain(text, target, *fuzzy)),
             Rule::RejectTemplate => Value::Int(i64::from(blocked || rules::reject_templates().matches(text))),
             Rule::StrictRefusal => Value::Int(i64::from(blocked || rules::strict_refusals().matches(text))),
             Rule::MatchAndScore(m) => Value::Float(m.score(text)),
-            Rule::Score { values, fail } => {
-                let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                Value::Float(rules::score(text, &values, *fail))
-            }
+            Rule::Score { values, fail } => Value::Float(rules::score(text, values, *fail)),
             Rule::ContainExact => Value::Int(rules::contain_exact(text, target)),
             Rule::ContainAdv => Value::Int(rules::contain_adv(text, target)),
         }

@@ -115,6 +115,26 @@ impl ClassifierSet {
         })
     }
 
+    /// Checks that the hosted classifiers (moderation, Perspective) have keys. Called before
+    /// anything is sent, not when only the store is read.
+    pub fn check_keys(&self) -> Result<(), String> {
+        if let Some(m) = &self.moderation
+            && m.http.key.expose().is_none()
+            && m.identity.endpoint.contains("api.openai.com")
+        {
+            return Err("classifiers.moderation: no API key; set OPENAI_API_KEY (or api_key_env)".into());
+        }
+        if let Some(p) = &self.perspective
+            && p.http.key.expose().is_none()
+            && p.identity.endpoint.contains("googleapis.com")
+        {
+            return Err(
+                "classifiers.perspective: no API key; set PERSPECTIVE_API_KEY (or api_key_env)".into()
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the classifier of a step is configured.
     pub fn has(&self, classifier: &Classifier) -> bool {
         match classifier {
@@ -218,9 +238,6 @@ impl Moderation {
     pub fn new(endpoint: &Endpoint) -> Result<Moderation, String> {
         let base = endpoint.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into());
         let http = Http::new(endpoint, "OPENAI_API_KEY")?;
-        if http.key.expose().is_none() && base.contains("api.openai.com") {
-            return Err("classifiers.moderation: no API key; set OPENAI_API_KEY".into());
-        }
         let model = endpoint.model.clone();
         Ok(Moderation {
             http,
@@ -299,9 +316,6 @@ impl Perspective {
         let base =
             endpoint.base_url.clone().unwrap_or_else(|| "https://commentanalyzer.googleapis.com".into());
         let http = Http::new(endpoint, "PERSPECTIVE_API_KEY")?;
-        if http.key.expose().is_none() && base.contains("googleapis.com") {
-            return Err("classifiers.perspective: no API key; set PERSPECTIVE_API_KEY".into());
-        }
         Ok(Perspective {
             http,
             url: http::url(&base, "v1alpha1/comments:analyze")?,
