@@ -13,6 +13,7 @@ pub mod data;
 pub mod engine;
 pub mod models;
 pub mod report;
+pub mod rescore;
 pub mod rng;
 pub mod run;
 pub mod sample;

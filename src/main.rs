@@ -13,9 +13,11 @@ use multitrust::config::{Config, Profile};
 use multitrust::data::{DataDir, synth};
 use multitrust::engine::{Engine, Store};
 use multitrust::models::{ChatRequest, ChatService};
+use multitrust::report;
+use multitrust::rescore;
 use multitrust::run::{self, Plan, RunError};
 use multitrust::sample::Message;
-use multitrust::scoring::ClassifierSet;
+use multitrust::scoring::{ClassifierSet, Scorer, score_split};
 use multitrust::tasks::{self, LoadContext};
 
 /// Measure how trustworthy a multimodal LLM is: the MultiTrust benchmark, faithful, fast and
@@ -38,6 +40,9 @@ enum Command {
     Tasks(TasksArgs),
     /// Print the samples of a task as JSONL: exactly what would be sent.
     Samples(SamplesArgs),
+    /// Score again without asking the models: a run directory, or a log of the original
+    /// MMTrustEval toolbox.
+    Score(Box<ScoreArgs>),
     /// Check each configured model endpoint with a tiny request.
     Models(ModelsArgs),
     /// Work with data sets.
@@ -140,6 +145,40 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct ScoreArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The run directory to score again (its results, samples.jsonl and summary.json are
+    /// rewritten, or written to --out).
+    #[arg(required_unless_present = "mmtrusteval_log")]
+    run_dir: Option<PathBuf>,
+    /// A per-split log written by the original toolbox (`logs/<aspect>/<task>/<model>/<split>.json`).
+    #[arg(long, conflicts_with = "run_dir", requires = "task")]
+    mmtrusteval_log: Option<PathBuf>,
+    /// The task of the log.
+    #[arg(long)]
+    task: Option<String>,
+    /// The split of the log (default: the file name without .json).
+    #[arg(long)]
+    split: Option<String>,
+    /// Where to write: a folder for a run directory, a file for a log (default: in place / stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A judge to ask for judge answers the store lacks (otherwise those samples are unscorable).
+    #[arg(long)]
+    judge: Option<String>,
+    /// Base URL of a PROVIDER:MODEL judge.
+    #[arg(long)]
+    judge_base_url: Option<String>,
+    /// The response store (default: the run's; none for a log).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Bootstrap replicates (default: the run's).
+    #[arg(long)]
+    bootstrap: Option<usize>,
+}
+
+#[derive(Debug, Args)]
 struct TasksArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -207,6 +246,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => run_command(*args, cli.quiet).await,
         Command::Tasks(args) => tasks_command(args),
         Command::Samples(args) => samples_command(args),
+        Command::Score(args) => score_command(*args, cli.quiet).await,
         Command::Models(args) => models_command(args).await,
         Command::Data(DataCommand::Synth(args)) => synth_command(args),
     }
@@ -476,6 +516,139 @@ fn samples_command(args: SamplesArgs) -> Result<i32> {
     for (reason, n) in ctx.log.skipped() {
         eprintln!("skipped {n} record(s): {reason}");
     }
+    Ok(0)
+}
+
+async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
+    let config = args.common.load()?;
+    let judge_spec = args.judge.as_ref().or(config.judge.as_ref());
+    let judge = match judge_spec {
+        Some(spec) => {
+            Some(config.resolve_model(spec, args.judge_base_url.as_deref()).map_err(|e| anyhow!(e))?)
+        }
+        None => None,
+    };
+    let configured_classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
+    let online = judge.is_some() || !configured_classifiers.identities().is_empty();
+    if online {
+        for p in judge.iter() {
+            p.check_key().map_err(|e| anyhow!(e))?;
+        }
+        configured_classifiers.check_keys().map_err(|e| anyhow!(e))?;
+    }
+
+    if let Some(log) = &args.mmtrusteval_log {
+        let mut selected = tasks::select(args.task.as_deref().unwrap_or_default()).map_err(|e| anyhow!(e))?;
+        if selected.len() != 1 {
+            bail!("--task takes one task id, e.g. T4");
+        }
+        let task = selected.remove(0);
+        let split = match &args.split {
+            Some(s) => s.clone(),
+            None => log.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
+        };
+        if !task.info().splits.contains(&split.as_str()) {
+            bail!(
+                "{} has no split `{split}` (taken from the file name; pass --split): its splits are {}",
+                task.info().id,
+                task.info().splits.join(", ")
+            );
+        }
+        let store = match &args.store {
+            Some(p) => Some(Arc::new(Store::open(p)?)),
+            None => None,
+        };
+        if online && store.is_none() {
+            tracing::warn!("judge and classifier answers are not kept: pass --store PATH to keep them");
+        }
+        let engine = if quiet { Engine::new(store).quiet() } else { Engine::new(store) };
+        let (samples, answers) =
+            rescore::read_mmtrusteval_log(log, task.info().id, &split).map_err(|e| anyhow!(e))?;
+        let judge_service = match &judge {
+            Some(p) => Some(Arc::new(ChatService::from_profile(p).map_err(|e| anyhow!(e))?)),
+            None => None,
+        };
+        let scorer = Scorer {
+            engine: &engine,
+            judge: judge_service,
+            classifiers: configured_classifiers,
+            templates: config.templates.clone(),
+        };
+        let scores = score_split(&samples, &answers, &task.chains(&split), &scorer).await?;
+        engine.flush()?;
+        let json = scores.result_json();
+        match &args.out {
+            Some(path) => report::write_json(path, &json)?,
+            None => println!("{}", serde_json::to_string_pretty(&json)?),
+        }
+        return Ok(0);
+    }
+
+    let run_dir = args.run_dir.clone().ok_or_else(|| anyhow!("give a run directory or --mmtrusteval-log"))?;
+    let manifest_text = std::fs::read_to_string(run_dir.join("run.json"))
+        .with_context(|| format!("{}: not a run directory (no run.json)", run_dir.display()))?;
+    let manifest: serde_json::Value = serde_json::from_str(&manifest_text)?;
+    let ids: Vec<String> = manifest["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let tasks = tasks::select(&ids.join(",")).map_err(|e| anyhow!(e))?;
+    let data = rescore::read_run(&run_dir, &tasks).map_err(|e| anyhow!(e))?;
+    let store_path = args
+        .store
+        .clone()
+        .or_else(|| manifest["store"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| run_dir.join("store.sqlite"));
+    let store = Arc::new(Store::open(&store_path)?);
+    let mut engine = if online { Engine::new(Some(store)) } else { Engine::store_only(store) };
+    if quiet {
+        engine = engine.quiet();
+    }
+    let judge = match judge {
+        Some(j) => Some(j),
+        None if manifest["judge"].is_object() => {
+            Some(rescore::profile_from_manifest(&manifest["judge"]).map_err(|e| anyhow!(e))?)
+        }
+        None => None,
+    };
+    let classifiers = if configured_classifiers.identities().is_empty() {
+        ClassifierSet::from_identities(
+            manifest["classifiers"].as_array().map(Vec::as_slice).unwrap_or_default(),
+        )
+        .map_err(|e| anyhow!(e))?
+    } else {
+        configured_classifiers
+    };
+    let plan = Plan {
+        tasks,
+        models: data.models.iter().map(|(p, _, _)| p.clone()).collect(),
+        judge,
+        classifiers,
+        templates: config.templates.clone(),
+        data: DataDir::new(manifest["data"]["path"].as_str().unwrap_or(".")),
+        out: args.out.clone().unwrap_or_else(|| run_dir.clone()),
+        seed: manifest["seed"].as_u64().unwrap_or(0),
+        limit: None,
+        max_image_side: None,
+        replicates: args
+            .bootstrap
+            .or_else(|| manifest["bootstrap_replicates"].as_u64().map(|n| n as usize))
+            .unwrap_or(multitrust::aggregate::DEFAULT_REPLICATES),
+        max_unscorable: config.run.max_unscorable,
+        command: std::env::args().collect(),
+        store: Some(store_path),
+    };
+    let outcome = run::rescore(&plan, &data.models, &engine).await?;
+    engine.flush()?;
+    print_scoreboard(&outcome.models);
+    let (cached, answered, failed, _) = engine.stats.snapshot();
+    eprintln!(
+        "scored again: {cached} judge/classifier answers from the store, {answered} requested, {failed} failed. \
+         Written to {}",
+        plan.out.display()
+    );
     Ok(0)
 }
 

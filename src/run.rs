@@ -140,51 +140,88 @@ pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, RunError> 
         tracing::warn!("skipped {n} record(s): {reason}");
     }
     report::write_manifest(plan, &loaded, "running")?;
-
-    let judge = match &plan.judge {
-        Some(p) => Some(Arc::new(ChatService::from_profile(p).map_err(RunError::Setup)?)),
-        None => None,
-    };
-    let scorer =
-        Scorer { engine, judge, classifiers: plan.classifiers.clone(), templates: plan.templates.clone() };
-
-    let mut summaries = Vec::new();
+    let scorer = scorer(plan, engine)?;
     let mut samples_out = report::SamplesWriter::create(&plan.out)?;
+    let mut summaries = Vec::new();
     for profile in &plan.models {
-        let answers = match ask(profile, plan, &loaded, engine).await {
-            Ok(a) => a,
+        let answered = match ask(profile, plan, &loaded, engine).await {
+            Ok(answers) => finish_model(plan, profile, &loaded, &answers, &scorer, &mut samples_out).await,
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(summary) => summaries.push(summary),
             Err(RunError::Interrupted(i)) => {
                 report::write_manifest(plan, &loaded, "interrupted")?;
                 return Err(RunError::Interrupted(i));
             }
             Err(e) => return Err(e),
-        };
-        let scored = match score(plan, &loaded, &answers, &scorer).await {
-            Ok(s) => s,
-            Err(i) => {
-                report::write_manifest(plan, &loaded, "interrupted")?;
-                return Err(RunError::Interrupted(i));
-            }
-        };
-        let summary = summarize(plan, profile, &scored, &scorer);
-        report::write_results(&plan.out, &profile.label(), &scored)?;
-        samples_out.write_model(profile, &loaded, &answers, &scored)?;
-        tracing::info!(
-            "{}: {} scored, overall {}",
-            profile.name,
-            summary.tasks.iter().filter(|t| t.score.is_some()).count(),
-            summary.overall.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "missing".into())
-        );
-        summaries.push(summary);
+        }
     }
     samples_out.finish()?;
+    report::write_manifest(plan, &loaded, "complete")?;
+    finish(plan, summaries, skipped)
+}
+
+/// Scores answers kept from an earlier run again (see [`crate::rescore`]): for each model, its
+/// samples and answers. Writes the results, `samples.jsonl` and `summary.json` into `plan.out`.
+pub async fn rescore(
+    plan: &Plan,
+    models: &[(Profile, Vec<LoadedTask>, Vec<Vec<Vec<Answer>>>)],
+    engine: &Engine,
+) -> Result<Outcome, RunError> {
+    std::fs::create_dir_all(&plan.out)
+        .map_err(|e| RunError::Write(format!("{}: cannot create the directory: {e}", plan.out.display())))?;
+    let scorer = scorer(plan, engine)?;
+    let mut samples_out = report::SamplesWriter::create(&plan.out)?;
+    let mut summaries = Vec::new();
+    for (profile, loaded, answers) in models {
+        summaries.push(finish_model(plan, profile, loaded, answers, &scorer, &mut samples_out).await?);
+    }
+    samples_out.finish()?;
+    finish(plan, summaries, BTreeMap::new())
+}
+
+fn scorer<'a>(plan: &Plan, engine: &'a Engine) -> Result<Scorer<'a>, RunError> {
+    let judge = match &plan.judge {
+        Some(p) => Some(Arc::new(ChatService::from_profile(p).map_err(RunError::Setup)?)),
+        None => None,
+    };
+    Ok(Scorer { engine, judge, classifiers: plan.classifiers.clone(), templates: plan.templates.clone() })
+}
+
+/// Scores one model's answers, writes its results and sample lines, and returns its scoreboard.
+async fn finish_model(
+    plan: &Plan,
+    profile: &Profile,
+    loaded: &[LoadedTask],
+    answers: &[Vec<Vec<Answer>>],
+    scorer: &Scorer<'_>,
+    samples_out: &mut report::SamplesWriter,
+) -> Result<ModelSummary, RunError> {
+    let scored = score(plan, loaded, answers, scorer).await.map_err(RunError::Interrupted)?;
+    let summary = summarize(plan, profile, &scored, scorer);
+    report::write_results(&plan.out, &profile.label(), &scored)?;
+    samples_out.write_model(profile, loaded, answers, &scored)?;
+    tracing::info!(
+        "{}: {} task(s) scored, overall {}",
+        profile.name,
+        summary.tasks.iter().filter(|t| t.score.is_some()).count(),
+        summary.overall.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "missing".into())
+    );
+    Ok(summary)
+}
+
+fn finish(
+    plan: &Plan,
+    summaries: Vec<ModelSummary>,
+    skipped: BTreeMap<String, usize>,
+) -> Result<Outcome, RunError> {
     let over_limit = summaries
         .iter()
         .filter(|m| m.unscorable_rate > plan.max_unscorable)
         .map(|m| (m.name.clone(), m.unscorable_rate))
         .collect();
     report::write_summary(plan, &summaries)?;
-    report::write_manifest(plan, &loaded, "complete")?;
     Ok(Outcome { models: summaries, over_limit, skipped })
 }
 

@@ -212,3 +212,23 @@ async fn requests_per_minute_are_limited() {
     // 10 requests beyond the burst need at least 10 × 100 ms.
     assert!(started.elapsed() >= Duration::from_millis(950), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn the_same_request_is_sent_once_within_and_across_concurrent_batches() {
+    let server = MockServer::start().await;
+    let fake = common::FakeChat::default();
+    Mock::given(method("POST")).respond_with(fake.clone()).mount(&server).await;
+    let svc = service(&server.uri(), 5.0, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Some(Arc::new(Store::open(&tmp.path().join("s.sqlite")).unwrap()))).quiet();
+    let batch = || vec![request("lovely"), request("awful"), request("lovely")];
+    let (a, b) = tokio::join!(engine.run(&svc, batch(), "a"), engine.run(&svc, batch(), "b"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 2, "two distinct requests, each sent once");
+    assert!(a.iter().chain(&b).all(Result::is_ok));
+    assert_eq!(a[0].as_ref().unwrap().reply, a[2].as_ref().unwrap().reply);
+    // And just after: answered from the store (committed or not), nothing sent.
+    let c = engine.run(&svc, batch(), "c").await.unwrap();
+    assert!(c.iter().all(|o| o.as_ref().unwrap().cached));
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 2);
+}

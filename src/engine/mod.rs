@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -97,7 +98,7 @@ pub trait Service: Send + Sync + 'static {
     /// The request; its JSON form is canonical and enters the fingerprint.
     type Request: Serialize + Send + Sync + 'static;
     /// The answer, stored as JSON.
-    type Reply: Serialize + DeserializeOwned + Send + 'static;
+    type Reply: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// Provider, model and endpoint.
     fn identity(&self) -> &Identity;
     /// Concurrency, rate limits, timeout and retries.
@@ -190,16 +191,29 @@ impl Stats {
     }
 }
 
+/// A finished answer, shared between the batches that asked for it (the service's reply type).
+type Shareable = Arc<dyn std::any::Any + Send + Sync>;
+
+/// One request on its way, shared by every batch that asks the same thing.
+type Flight = Shared<BoxFuture<'static, Result<Shareable, CallError>>>;
+
 /// Sends requests and keeps their answers.
-#[derive(Debug)]
 pub struct Engine {
     store: Option<Arc<Store>>,
     offline: bool,
     cancel: CancellationToken,
     gates: Mutex<HashMap<Identity, Arc<Gate>>>,
+    /// Requests in flight by fingerprint (weakly held: a finished one is in the store).
+    flights: Mutex<HashMap<String, WeakShared<BoxFuture<'static, Result<Shareable, CallError>>>>>,
     progress: MultiProgress,
     /// What happened so far.
     pub stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("store", &self.store).field("offline", &self.offline).finish()
+    }
 }
 
 impl Engine {
@@ -210,6 +224,7 @@ impl Engine {
             offline: false,
             cancel: CancellationToken::new(),
             gates: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
             progress: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             stats: Arc::new(Stats::default()),
         }
@@ -305,23 +320,47 @@ impl Engine {
         let limits = service.limits().clone();
         let gate = self.gate(&identity, &limits);
         let mut requests: Vec<Option<S::Request>> = requests.into_iter().map(Some).collect();
-        let jobs = misses.into_iter().filter_map(|i| {
+        let flights = misses.into_iter().filter_map(|i| {
             let request = requests[i].take()?;
-            let job = Job {
-                service: service.clone(),
-                gate: gate.clone(),
-                cancel: self.cancel.clone(),
-                store: self.store.clone(),
-                stats: self.stats.clone(),
-                fingerprint: fingerprints[i].clone(),
-            };
-            Some(tokio::spawn(async move { (i, job.execute(request).await) }))
+            let fingerprint = fingerprints[i].clone();
+            let flight = self.join_or_start(&fingerprint, |recheck| {
+                let job = Job {
+                    service: service.clone(),
+                    gate: gate.clone(),
+                    cancel: self.cancel.clone(),
+                    store: self.store.clone(),
+                    stats: self.stats.clone(),
+                    fingerprint: fingerprint.clone(),
+                };
+                async move {
+                    if recheck
+                        && let Some(json) = job.stored_answer().await
+                        && let Ok(mut reply) = serde_json::from_str::<S::Reply>(&json)
+                    {
+                        S::compact(&mut reply);
+                        return Ok(Arc::new(reply) as Shareable);
+                    }
+                    let reply = job.execute(request).await?;
+                    Ok(Arc::new(reply) as Shareable)
+                }
+                .boxed()
+            });
+            Some(async move { (i, flight.await) })
         });
-        let mut stream = futures::stream::iter(jobs).buffer_unordered(limits.concurrency.max(1));
-        while let Some(joined) = stream.next().await {
-            let Ok((i, result)) = joined else { continue };
+        let mut stream = futures::stream::iter(flights).buffer_unordered(limits.concurrency.max(1));
+        while let Some((i, result)) = stream.next().await {
             let outcome = match result {
-                Ok(reply) => Ok(Answer { reply, fingerprint: fingerprints[i].clone(), cached: false }),
+                Ok(shared) => match shared.downcast_ref::<S::Reply>() {
+                    Some(reply) => Ok(Answer {
+                        reply: reply.clone(),
+                        fingerprint: fingerprints[i].clone(),
+                        cached: false,
+                    }),
+                    None => Err(Unscorable::new(format!(
+                        "{}: the shared answer has another type",
+                        identity.label()
+                    ))),
+                },
                 Err(CallError::Cancelled) => continue,
                 Err(e) => Err(Unscorable::new(format!("{}: {e}", identity.label()))),
             };
@@ -339,6 +378,27 @@ impl Engine {
             .into_iter()
             .map(|o| o.unwrap_or_else(|| Err(Unscorable::new("the request task failed"))))
             .collect())
+    }
+
+    /// Joins the request already in flight for a fingerprint, or starts it. `start(recheck)`
+    /// builds the request's future; `recheck` says an earlier flight for it finished, so its
+    /// answer may be in the store.
+    fn join_or_start(
+        &self,
+        fingerprint: &str,
+        start: impl FnOnce(bool) -> BoxFuture<'static, Result<Shareable, CallError>>,
+    ) -> Flight {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        let earlier = flights.get(fingerprint);
+        if let Some(flight) = earlier.and_then(WeakShared::upgrade) {
+            return flight;
+        }
+        let flight = start(earlier.is_some()).shared();
+        if let Some(weak) = flight.downgrade() {
+            flights.insert(fingerprint.to_string(), weak);
+        }
+        // Whoever awaits a flight drives it; a separate task would double the wake-ups.
+        flight
     }
 
     fn bar(&self, label: &str, total: usize, done: usize) -> ProgressBar {
@@ -365,6 +425,15 @@ struct Job<S: Service> {
 }
 
 impl<S: Service> Job<S> {
+    /// The stored answer for this request, if any (as JSON).
+    async fn stored_answer(&self) -> Option<String> {
+        let store = self.store.clone()?;
+        let fp = self.fingerprint.clone();
+        let hits =
+            tokio::task::spawn_blocking(move || store.lookup(std::slice::from_ref(&fp))).await.ok()?.ok()?;
+        hits.into_values().next()
+    }
+
     async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {
         let started = Instant::now();
         let (mut result, attempts) = self.attempts(&request).await;

@@ -68,6 +68,8 @@ pub struct Store {
     sender: Mutex<Option<mpsc::Sender<Message>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     failure: Arc<Mutex<Option<String>>>,
+    /// Answers queued but not yet committed, so that lookups see them at once.
+    pending: Arc<Mutex<HashMap<String, String>>>,
 }
 
 const SCHEMA: &str = "
@@ -100,17 +102,19 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(|e| error(path, e))?;
         let (sender, receiver) = mpsc::channel();
         let failure = Arc::new(Mutex::new(None));
-        let writer_failure = failure.clone();
+        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let (writer_failure, writer_pending) = (failure.clone(), pending.clone());
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
             .name("multitrust-store".into())
-            .spawn(move || write_loop(conn, receiver, writer_failure, shown))
+            .spawn(move || write_loop(conn, receiver, writer_failure, writer_pending, shown))
             .map_err(|e| error(path, e))?;
         Ok(Store {
             path: path.to_path_buf(),
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
             failure,
+            pending,
         })
     }
 
@@ -119,11 +123,26 @@ impl Store {
         &self.path
     }
 
-    /// The stored answers for these fingerprints (errors are not answers).
+    /// The stored answers for these fingerprints (errors are not answers), including answers
+    /// queued but not yet committed.
     pub fn lookup(&self, fingerprints: &[String]) -> Result<HashMap<String, String>, StoreError> {
-        let conn = connect(&self.path)?;
         let mut found = HashMap::new();
-        for chunk in fingerprints.chunks(400) {
+        let mut rest = Vec::with_capacity(fingerprints.len());
+        if let Ok(pending) = self.pending.lock() {
+            for fp in fingerprints {
+                match pending.get(fp) {
+                    Some(reply) => {
+                        found.insert(fp.clone(), reply.clone());
+                    }
+                    None => rest.push(fp.clone()),
+                }
+            }
+        }
+        if rest.is_empty() {
+            return Ok(found);
+        }
+        let conn = connect(&self.path)?;
+        for chunk in rest.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT fingerprint, reply FROM calls WHERE reply IS NOT NULL AND fingerprint IN ({marks})"
@@ -142,8 +161,14 @@ impl Store {
         Ok(found)
     }
 
-    /// Queues one call for writing; it is committed as soon as the writer gets to it.
+    /// Queues one call for writing; it is committed within [`COMMIT_WINDOW`], and visible to
+    /// lookups at once.
     pub fn put(&self, record: Record) {
+        if let Some(reply) = &record.reply
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            pending.insert(record.fingerprint.clone(), reply.clone());
+        }
         if let Ok(guard) = self.sender.lock()
             && let Some(sender) = guard.as_ref()
         {
@@ -215,6 +240,7 @@ fn write_loop(
     mut conn: Connection,
     receiver: mpsc::Receiver<Message>,
     failure: Arc<Mutex<Option<String>>>,
+    pending: Arc<Mutex<HashMap<String, String>>>,
     shown: String,
 ) {
     while let Ok(first) = receiver.recv() {
@@ -252,10 +278,21 @@ fn write_loop(
             }
             tx.commit()
         })();
-        if let Err(e) = result {
-            tracing::error!("response store {shown}: cannot write: {e}");
-            if let Ok(mut f) = failure.lock() {
-                *f = Some(format!("cannot write: {e}"));
+        match result {
+            Ok(()) => {
+                if let Ok(mut pending) = pending.lock() {
+                    for message in &batch {
+                        if let Message::Put(r) = message {
+                            pending.remove(&r.fingerprint);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("response store {shown}: cannot write: {e}");
+                if let Ok(mut f) = failure.lock() {
+                    *f = Some(format!("cannot write: {e}"));
+                }
             }
         }
         for message in batch {
@@ -302,6 +339,18 @@ mod tests {
         store.flush().unwrap();
         let hits = store.lookup(&["a".into(), "b".into()]).unwrap();
         assert_eq!((hits["a"].as_str(), hits["b"].as_str()), ("\"A\"", "\"B\""));
+    }
+
+    #[test]
+    fn answers_are_visible_before_they_are_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("x.sqlite")).unwrap();
+        store.put(record("fresh", Some("\"F\""), None));
+        let hits = store.lookup(&["fresh".into()]).unwrap();
+        assert_eq!(hits["fresh"], "\"F\"", "seen at once, committed or not");
+        store.flush().unwrap();
+        assert_eq!(store.lookup(&["fresh".into()]).unwrap()["fresh"], "\"F\"");
+        assert!(store.pending.lock().unwrap().is_empty(), "committed answers leave the queue");
     }
 
     #[test]

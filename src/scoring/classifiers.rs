@@ -115,6 +115,32 @@ impl ClassifierSet {
         })
     }
 
+    /// The classifiers a run used, from the identities its manifest recorded (for rescoring
+    /// from the store: the endpoints enter the fingerprints; no key is needed to read).
+    pub fn from_identities(identities: &[serde_json::Value]) -> Result<ClassifierSet, String> {
+        let mut config = Classifiers::default();
+        for identity in identities {
+            let endpoint = Endpoint {
+                base_url: identity["endpoint"].as_str().map(str::to_string),
+                model: identity["model"].as_str().map(str::to_string),
+                ..Endpoint::default()
+            };
+            match identity["provider"].as_str() {
+                Some("moderation") => {
+                    config.moderation = Some(Endpoint {
+                        model: endpoint.model.clone().filter(|m| m != "default"),
+                        ..endpoint
+                    })
+                }
+                Some("perspective") => config.perspective = Some(Endpoint { model: None, ..endpoint }),
+                Some("harmbench") => config.harmbench = Some(endpoint),
+                Some("action") => config.action = Some(endpoint),
+                _ => {}
+            }
+        }
+        ClassifierSet::from_config(&config)
+    }
+
     /// Checks that the hosted classifiers (moderation, Perspective) have keys. Called before
     /// anything is sent, not when only the store is read.
     pub fn check_keys(&self) -> Result<(), String> {

@@ -45,12 +45,12 @@ impl Expect {
             return Ok(());
         }
         let wanted = match self {
-            Expect::YesNo => "a yes or a no".to_string(),
-            Expect::Score(values) => format!("a score among {}", values.join(", ")),
-            Expect::Box => "a box of four numbers".to_string(),
+            Expect::YesNo => "yes or no".to_string(),
+            Expect::Score(values) => format!("score among {}", values.join(", ")),
+            Expect::Box => "box of four numbers".to_string(),
             Expect::Any => String::new(),
         };
-        Err(format!("the judge's answer has no {wanted}: {:?}", clip(answer, 120)))
+        Err(format!("the judge's answer gives no {wanted}: {:?}", clip(answer, 120)))
     }
 }
 
