@@ -623,7 +623,7 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
     };
     let plan = Plan {
         tasks,
-        models: data.models.iter().map(|(p, _, _)| p.clone()).collect(),
+        models: data.models.iter().map(|m| m.profile.clone()).collect(),
         judge,
         classifiers,
         templates: config.templates.clone(),

@@ -13,9 +13,9 @@ use serde_json::{Map, Value};
 use crate::config::{Profile, Provider};
 use crate::engine::Unscorable;
 use crate::models::{ChatResponse, Finish};
-use crate::run::{Answer, LoadedTask};
+use crate::run::{Answer, LoadedTask, ModelRun};
 use crate::sample::{ImageFile, ImageRef, Message, Sample, SplitBuilder, Target};
-use crate::scoring::chain::Pred;
+use crate::scoring::chain::{Pred, Preds};
 use crate::tasks::Task;
 
 /// What a run directory holds for rescoring.
@@ -24,7 +24,7 @@ pub struct RunData {
     /// The manifest (`run.json`).
     pub manifest: Value,
     /// Per model, in the run's order: its profile, samples and answers.
-    pub models: Vec<(Profile, Vec<LoadedTask>, Vec<Vec<Vec<Answer>>>)>,
+    pub models: Vec<ModelRun>,
 }
 
 /// Reads `run.json` and `samples.jsonl` of a run directory, for the given tasks.
@@ -108,7 +108,7 @@ pub fn read_run(dir: &Path, tasks: &[Box<dyn Task>]) -> Result<RunData, String> 
             loaded.push(lt);
             answers.push(task_answers);
         }
-        models.push((profile, loaded, answers));
+        models.push(ModelRun { profile, loaded, answers });
     }
     Ok(RunData { manifest, models })
 }
@@ -199,11 +199,7 @@ pub fn parse_lenient_json(text: &str) -> Result<Value, serde_json::Error> {
 
 /// Reads a per-split log of the original toolbox (`per_sample_results` with `content`, `pred`,
 /// `label`, `extra`) into samples and answers for a task's split.
-pub fn read_mmtrusteval_log(
-    path: &Path,
-    task: &str,
-    split: &str,
-) -> Result<(Vec<Sample>, Vec<Result<Pred, Unscorable>>), String> {
+pub fn read_mmtrusteval_log(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Preds), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let log = parse_lenient_json(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
     let rows = log["per_sample_results"].as_array().ok_or_else(|| {

@@ -125,8 +125,22 @@ pub fn load(tasks: &[Box<dyn Task>], ctx: &LoadContext, limit: Option<usize>) ->
         .collect()
 }
 
-/// One model's answer to one sample.
+/// One model's answer to one sample (with its request fingerprint).
 pub type Answer = Result<(ChatResponse, Option<String>), Unscorable>;
+
+/// One model's answers: `answers[task][split][sample]`.
+pub type Answers = Vec<Vec<Vec<Answer>>>;
+
+/// What a rescore needs of one model: its profile, its samples and its answers.
+#[derive(Debug)]
+pub struct ModelRun {
+    /// The model.
+    pub profile: Profile,
+    /// Its samples, per task and split.
+    pub loaded: Vec<LoadedTask>,
+    /// Its answers, aligned with the samples.
+    pub answers: Answers,
+}
 
 /// Runs a plan: asks, scores, aggregates and writes the run directory.
 pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, RunError> {
@@ -164,18 +178,15 @@ pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, RunError> 
 
 /// Scores answers kept from an earlier run again (see [`crate::rescore`]): for each model, its
 /// samples and answers. Writes the results, `samples.jsonl` and `summary.json` into `plan.out`.
-pub async fn rescore(
-    plan: &Plan,
-    models: &[(Profile, Vec<LoadedTask>, Vec<Vec<Vec<Answer>>>)],
-    engine: &Engine,
-) -> Result<Outcome, RunError> {
+pub async fn rescore(plan: &Plan, models: &[ModelRun], engine: &Engine) -> Result<Outcome, RunError> {
     std::fs::create_dir_all(&plan.out)
         .map_err(|e| RunError::Write(format!("{}: cannot create the directory: {e}", plan.out.display())))?;
     let scorer = scorer(plan, engine)?;
     let mut samples_out = report::SamplesWriter::create(&plan.out)?;
     let mut summaries = Vec::new();
-    for (profile, loaded, answers) in models {
-        summaries.push(finish_model(plan, profile, loaded, answers, &scorer, &mut samples_out).await?);
+    for m in models {
+        summaries
+            .push(finish_model(plan, &m.profile, &m.loaded, &m.answers, &scorer, &mut samples_out).await?);
     }
     samples_out.finish()?;
     finish(plan, summaries, BTreeMap::new())
@@ -231,7 +242,7 @@ async fn ask(
     plan: &Plan,
     loaded: &[LoadedTask],
     engine: &Engine,
-) -> Result<Vec<Vec<Vec<Answer>>>, RunError> {
+) -> Result<Answers, RunError> {
     if profile.is_baseline() {
         let kind = Baseline::from_name(&profile.model)
             .ok_or_else(|| RunError::Setup(format!("unknown baseline {}", profile.name)))?;
@@ -279,7 +290,7 @@ fn each_sample(
     plan: &Plan,
     loaded: &[LoadedTask],
     mut f: impl FnMut(&dyn Task, &Sample) -> Answer,
-) -> Vec<Vec<Vec<Answer>>> {
+) -> Answers {
     plan.tasks
         .iter()
         .zip(loaded)

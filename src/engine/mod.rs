@@ -194,8 +194,11 @@ impl Stats {
 /// A finished answer, shared between the batches that asked for it (the service's reply type).
 type Shareable = Arc<dyn std::any::Any + Send + Sync>;
 
+/// The future of one request.
+type FlightFuture = BoxFuture<'static, Result<Shareable, CallError>>;
+
 /// One request on its way, shared by every batch that asks the same thing.
-type Flight = Shared<BoxFuture<'static, Result<Shareable, CallError>>>;
+type Flight = Shared<FlightFuture>;
 
 /// Sends requests and keeps their answers.
 pub struct Engine {
@@ -204,7 +207,7 @@ pub struct Engine {
     cancel: CancellationToken,
     gates: Mutex<HashMap<Identity, Arc<Gate>>>,
     /// Requests in flight by fingerprint (weakly held: a finished one is in the store).
-    flights: Mutex<HashMap<String, WeakShared<BoxFuture<'static, Result<Shareable, CallError>>>>>,
+    flights: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
     progress: MultiProgress,
     /// What happened so far.
     pub stats: Arc<Stats>,
@@ -383,11 +386,7 @@ impl Engine {
     /// Joins the request already in flight for a fingerprint, or starts it. `start(recheck)`
     /// builds the request's future; `recheck` says an earlier flight for it finished, so its
     /// answer may be in the store.
-    fn join_or_start(
-        &self,
-        fingerprint: &str,
-        start: impl FnOnce(bool) -> BoxFuture<'static, Result<Shareable, CallError>>,
-    ) -> Flight {
+    fn join_or_start(&self, fingerprint: &str, start: impl FnOnce(bool) -> FlightFuture) -> Flight {
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         let earlier = flights.get(fingerprint);
         if let Some(flight) = earlier.and_then(WeakShared::upgrade) {

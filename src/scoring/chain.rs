@@ -368,6 +368,9 @@ pub struct Pred {
     pub blocked: bool,
 }
 
+/// The model's answers to a split, in sample order (or why each is missing).
+pub type Preds = Vec<Result<Pred, Unscorable>>;
+
 struct Item<'a> {
     target: &'a Target,
     extra: &'a Map<String, Json>,
