@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{Scripted, serve};
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,38 +26,6 @@ use multitrust::scoring::{
     Chain, Classifier, ClassifierSet, Judge, JudgeScore, Metric, Rule, Scorer, Step, score_split,
 };
 use multitrust::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
-
-/// A chat server that answers with a function of the prompt, and counts the prompts.
-#[derive(Clone)]
-struct Scripted {
-    answer: Arc<dyn Fn(&str) -> String + Send + Sync>,
-    prompts: Arc<Mutex<Vec<String>>>,
-}
-
-impl Scripted {
-    fn new(f: impl Fn(&str) -> String + Send + Sync + 'static) -> Scripted {
-        Scripted { answer: Arc::new(f), prompts: Arc::default() }
-    }
-    fn count(&self) -> usize {
-        self.prompts.lock().unwrap().len()
-    }
-}
-
-impl Respond for Scripted {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        let prompt = common::FakeChat::prompt(&body);
-        self.prompts.lock().unwrap().push(prompt.clone());
-        ResponseTemplate::new(200).set_body_json(json!({
-            "choices": [{"message": {"content": (self.answer)(&prompt)}, "finish_reason": "stop"}]}))
-    }
-}
-
-async fn serve(responder: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(responder).mount(&server).await;
-    server
-}
 
 fn judge_service(server: &MockServer) -> Arc<ChatService> {
     let profile = Profile::shorthand("openai:judge-model", Some(&format!("{}/v1", server.uri()))).unwrap();

@@ -400,7 +400,51 @@ pub fn select(spec: &str) -> Result<Vec<Box<dyn Task>>, String> {
     Ok(tasks.into_iter().enumerate().filter(|(i, _)| chosen.contains(i)).map(|(_, t)| t).collect())
 }
 
-/// The split's position of the unrelated-image kind, for splits named `...-unrelated-image-K`.
+/// The unrelated-image kind of a split named `...-unrelated-image-K`.
 pub fn unrelated_kind(split: &str) -> Option<Unrelated> {
     if split.contains("unrelated") { Unrelated::from_split(split) } else { None }
+}
+
+/// How a cross-modal split pairs a text with an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Text only: no image is sent.
+    Text,
+    /// The record's own image (related, helpful, misleading: the task's image).
+    Own,
+    /// An image drawn from the unrelated-image pool.
+    Unrelated(Unrelated),
+}
+
+impl Pairing {
+    /// The pairing the usual split names imply: `...-text` is text only,
+    /// `...-unrelated-image-K` is unrelated, anything else uses the record's own image.
+    pub fn of(split: &str) -> Pairing {
+        if let Some(kind) = unrelated_kind(split) {
+            Pairing::Unrelated(kind)
+        } else if split.ends_with("-text") {
+            Pairing::Text
+        } else {
+            Pairing::Own
+        }
+    }
+}
+
+impl LoadContext {
+    /// The image a sample at `position` of a split gets: none, its own (opened by `own`, only
+    /// when needed), or a seeded draw from the unrelated pool.
+    pub fn pair(
+        &self,
+        pairing: Pairing,
+        own: impl FnOnce() -> Result<ImageRef, DataError>,
+        task: &str,
+        split: &str,
+        position: usize,
+    ) -> Result<Option<ImageRef>, DataError> {
+        match pairing {
+            Pairing::Text => Ok(None),
+            Pairing::Own => own().map(Some),
+            Pairing::Unrelated(kind) => self.unrelated_one(kind, task, split, position).map(Some),
+        }
+    }
 }

@@ -8,7 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use multitrust::config::{Classifiers, Endpoint, Profile};
+use multitrust::data::DataDir;
+use multitrust::run::Plan;
+use multitrust::scoring::ClassifierSet;
+use multitrust::tasks;
 
 /// Writes a small PNG of one colour.
 pub fn png(path: &Path, rgb: [u8; 3]) {
@@ -110,4 +117,174 @@ impl Respond for FakeChat {
             "usage": {"prompt_tokens": 10, "completion_tokens": 1}
         }))
     }
+}
+
+/// A chat server that answers with a function of the prompt, and keeps the prompts it saw.
+#[derive(Clone)]
+pub struct Scripted {
+    answer: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    /// Every prompt received, in order.
+    pub prompts: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    /// A server answering `f(prompt)`.
+    pub fn new(f: impl Fn(&str) -> String + Send + Sync + 'static) -> Scripted {
+        Scripted { answer: Arc::new(f), prompts: Arc::default() }
+    }
+
+    /// How many requests it answered.
+    pub fn count(&self) -> usize {
+        self.prompts.lock().unwrap().len()
+    }
+}
+
+impl Respond for Scripted {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let prompt = FakeChat::prompt(&body);
+        self.prompts.lock().unwrap().push(prompt.clone());
+        ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"message": {"content": (self.answer)(&prompt)}, "finish_reason": "stop"}]}))
+    }
+}
+
+/// Starts a loopback server answering every POST with `responder`.
+pub async fn serve(responder: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(responder).mount(&server).await;
+    server
+}
+
+/// A profile for an OpenAI-compatible model (or judge) served by a loopback server.
+pub fn served(server: &MockServer, model: &str) -> Profile {
+    Profile::shorthand(&format!("openai:{model}"), Some(&format!("{}/v1", server.uri()))).unwrap()
+}
+
+/// A baseline profile (`refuse`, `comply`, `oracle`, `random`).
+pub fn baseline(name: &str) -> Profile {
+    Profile::shorthand(&format!("baseline:{name}"), None).unwrap()
+}
+
+/// Fake classifier servers: each verdict is a function of the text classified (for HarmBench,
+/// of the whole classifier prompt, which holds the behaviour and the generation).
+pub struct FakeClassifiers {
+    /// The servers (kept alive with this value).
+    pub servers: Vec<MockServer>,
+    /// The configuration pointing at them.
+    pub config: Classifiers,
+}
+
+type TextFn<T> = Arc<dyn Fn(&str) -> T + Send + Sync>;
+
+struct ScoreFake(TextFn<f64>, bool);
+impl Respond for ScoreFake {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if self.1 {
+            let text = body["input"].as_str().unwrap_or_default();
+            ResponseTemplate::new(200).set_body_json(
+                json!({"results": [{"category_scores": {"hate": (self.0)(text), "violence": 0.0}}]}),
+            )
+        } else {
+            let text = body["comment"]["text"].as_str().unwrap_or_default();
+            ResponseTemplate::new(200).set_body_json(json!({"attributeScores": {
+                "TOXICITY": {"summaryScore": {"value": (self.0)(text)}}, "INSULT": {"summaryScore": {"value": 0.0}}}}))
+        }
+    }
+}
+struct LabelFake(TextFn<String>, bool);
+impl Respond for LabelFake {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if self.1 {
+            let token = (self.0)(body["prompt"].as_str().unwrap_or_default());
+            ResponseTemplate::new(200).set_body_json(json!({"choices": [{"text": token}]}))
+        } else {
+            let label = (self.0)(body["inputs"].as_str().unwrap_or_default());
+            ResponseTemplate::new(200).set_body_json(json!([{"label": label, "score": 0.9}]))
+        }
+    }
+}
+
+impl FakeClassifiers {
+    /// Starts the four fakes: moderation and Perspective scores, the HarmBench token ("Yes" /
+    /// "No"), the action classifier's label (`LABEL_0` ... `LABEL_5`).
+    pub async fn start(
+        moderation: impl Fn(&str) -> f64 + Send + Sync + 'static,
+        perspective: impl Fn(&str) -> f64 + Send + Sync + 'static,
+        harmbench: impl Fn(&str) -> String + Send + Sync + 'static,
+        action: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> FakeClassifiers {
+        let m = MockServer::start().await;
+        Mock::given(path("/v1/moderations"))
+            .respond_with(ScoreFake(Arc::new(moderation), true))
+            .mount(&m)
+            .await;
+        let p = MockServer::start().await;
+        Mock::given(path("/v1alpha1/comments:analyze"))
+            .respond_with(ScoreFake(Arc::new(perspective), false))
+            .mount(&p)
+            .await;
+        let h = MockServer::start().await;
+        Mock::given(path("/v1/completions"))
+            .respond_with(LabelFake(Arc::new(harmbench), true))
+            .mount(&h)
+            .await;
+        let a = MockServer::start().await;
+        Mock::given(path("/predict")).respond_with(LabelFake(Arc::new(action), false)).mount(&a).await;
+        let endpoint = |url: String| Endpoint {
+            base_url: Some(url),
+            api_key: Some("test".into()),
+            ..Endpoint::default()
+        };
+        let config = Classifiers {
+            moderation: Some(endpoint(format!("{}/v1", m.uri()))),
+            perspective: Some(endpoint(p.uri())),
+            harmbench: Some(endpoint(format!("{}/v1", h.uri()))),
+            action: Some(endpoint(a.uri())),
+        };
+        FakeClassifiers { servers: vec![m, p, h, a], config }
+    }
+
+    /// The classifier set for a plan.
+    pub fn set(&self) -> ClassifierSet {
+        ClassifierSet::from_config(&self.config).unwrap()
+    }
+}
+
+/// Writes the synthetic suite of the selected tasks (ids, comma separated) into `data`.
+pub fn synth(data: &Path, task_ids: &str) {
+    multitrust::data::synth::write_suite(data, 0, &tasks::select(task_ids).unwrap()).unwrap();
+}
+
+/// A plan for the selected tasks on a data folder, with these models and no judge.
+pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Plan {
+    Plan {
+        tasks: tasks::select(task_ids).unwrap(),
+        models,
+        judge: None,
+        classifiers: ClassifierSet::default(),
+        templates: Default::default(),
+        data: DataDir::new(data),
+        out: out.to_path_buf(),
+        seed: 0,
+        limit: None,
+        max_image_side: None,
+        replicates: 50,
+        max_unscorable: 0.2,
+        command: vec![],
+        store: None,
+    }
+}
+
+/// The `samples` command's JSONL for a task on a data folder.
+pub fn samples_cli(task: &str, data: &Path) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["samples", "--task", task, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }

@@ -13,7 +13,7 @@ use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::{Chain, Metric, Rule};
 use crate::tasks::SubAspect;
-use crate::tasks::{LoadContext, Task, TaskInfo, TaskResults, TaskScore, mean, unrelated_kind};
+use crate::tasks::{LoadContext, Pairing, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -102,21 +102,17 @@ impl Task for R3 {
                 };
                 let text = prompt(&record.sentence);
                 let group = format!("{category}/{id}");
-                let position = b.len();
-                let image = if split == "dt-related-image" {
-                    match ctx.data.image(&format!("{RELATED}/{id}.png")) {
-                        Ok(image) => Some(image),
-                        Err(e) => {
-                            b.push_problem(text, target, Map::new(), group, e.to_string());
-                            continue;
-                        }
+                let own = || ctx.data.image(&format!("{RELATED}/{id}.png"));
+                match ctx.pair(Pairing::of(split), own, INFO.id, split, b.len()) {
+                    Ok(image) => {
+                        b.push(text, image, target, Map::new(), group);
                     }
-                } else if let Some(kind) = unrelated_kind(split) {
-                    Some(ctx.unrelated_one(kind, INFO.id, split, position)?)
-                } else {
-                    None
-                };
-                b.push(text, image, target, Map::new(), group);
+                    // A missing related image makes that sample unscorable, naming the file.
+                    Err(e) if Pairing::of(split) == Pairing::Own => {
+                        b.push_problem(text, target, Map::new(), group, e.to_string())
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(b.finish())
