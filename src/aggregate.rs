@@ -23,7 +23,7 @@ use crate::tasks::{SubAspect, Task, TaskResults};
 pub const DEFAULT_REPLICATES: usize = 1000;
 
 /// One task's score for one model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TaskSummary {
     /// Task id.
     pub id: String,
@@ -55,7 +55,7 @@ pub struct TaskSummary {
 }
 
 /// A sub-aspect or overall score.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Combined {
     /// Name.
     pub name: String,
@@ -73,7 +73,7 @@ pub struct Combined {
 }
 
 /// One model's scoreboard.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ModelSummary {
     /// The model's name as given (`openai:gpt-4o`, a profile name, `baseline:oracle`).
     pub name: String,

@@ -45,6 +45,9 @@ enum Command {
     Score(Box<ScoreArgs>),
     /// Check each configured model endpoint with a tiny request.
     Models(ModelsArgs),
+    /// Write report.html, report.md and summary.json for one or more run directories
+    /// (side by side, with paired differences on shared samples).
+    Report(ReportArgs),
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -179,6 +182,18 @@ struct ScoreArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReportArgs {
+    /// Run directories to combine (the first model of the first run is the reference of the
+    /// paired differences).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Where to write. Default: the run directory itself for one run, runs/report-<date-time>
+    /// for several.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct TasksArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -248,6 +263,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Samples(args) => samples_command(args),
         Command::Score(args) => score_command(*args, cli.quiet).await,
         Command::Models(args) => models_command(args).await,
+        Command::Report(args) => report_command(args),
         Command::Data(DataCommand::Synth(args)) => synth_command(args),
     }
 }
@@ -649,6 +665,42 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
          Written to {}",
         plan.out.display()
     );
+    Ok(0)
+}
+
+fn report_command(args: ReportArgs) -> Result<i32> {
+    let mut ids: Vec<String> = Vec::new();
+    for dir in &args.runs {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("{}: cannot read (is this a finished run directory?)", path.display())
+        })?;
+        let summary: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+        for task in summary["models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["tasks"].as_array().into_iter().flatten())
+        {
+            if let Some(id) = task["id"].as_str()
+                && !ids.iter().any(|i| i == id)
+            {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    let tasks = tasks::select(&ids.join(",")).map_err(|e| anyhow!(e))?;
+    let out = match (&args.out, args.runs.as_slice()) {
+        (Some(out), _) => out.clone(),
+        (None, [one]) => one.clone(),
+        (None, _) => {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            PathBuf::from("runs").join(format!("report-{}", timestamp(secs)))
+        }
+    };
+    report::write_reports(&args.runs, &out, &tasks)?;
+    eprintln!("wrote report.html, report.md and summary.json to {}", out.display());
     Ok(0)
 }
 

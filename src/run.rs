@@ -173,7 +173,9 @@ pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, RunError> 
     }
     samples_out.finish()?;
     report::write_manifest(plan, &loaded, "complete")?;
-    finish(plan, summaries, skipped)
+    let outcome = finish(plan, summaries, skipped)?;
+    report::write_reports(std::slice::from_ref(&plan.out), &plan.out, &plan.tasks)?;
+    Ok(outcome)
 }
 
 /// Scores answers kept from an earlier run again (see [`crate::rescore`]): for each model, its
@@ -189,7 +191,9 @@ pub async fn rescore(plan: &Plan, models: &[ModelRun], engine: &Engine) -> Resul
             .push(finish_model(plan, &m.profile, &m.loaded, &m.answers, &scorer, &mut samples_out).await?);
     }
     samples_out.finish()?;
-    finish(plan, summaries, BTreeMap::new())
+    let outcome = finish(plan, summaries, BTreeMap::new())?;
+    report::write_reports(std::slice::from_ref(&plan.out), &plan.out, &plan.tasks)?;
+    Ok(outcome)
 }
 
 fn scorer<'a>(plan: &Plan, engine: &'a Engine) -> Result<Scorer<'a>, RunError> {

@@ -9,6 +9,12 @@
 //! - `summary.json`: task, sub-aspect and overall scores with confidence intervals per model;
 //! - `report.md` and `report.html`: the scoreboard for people.
 
+pub mod compare;
+pub mod html;
+pub mod markdown;
+pub mod page;
+pub mod svg;
+
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -71,6 +77,23 @@ pub fn write_summary(plan: &Plan, models: &[ModelSummary]) -> Result<(), RunErro
         "models": models,
     });
     write_json(&plan.out.join("summary.json"), &summary)
+}
+
+/// Reads run directories back and writes the combined `summary.json`, `report.md` and
+/// `report.html` into `out` (which may be one of the runs).
+pub fn write_reports(
+    dirs: &[PathBuf],
+    out: &Path,
+    tasks: &[Box<dyn crate::tasks::Task>],
+) -> Result<page::Page, RunError> {
+    let runs = compare::read_runs(dirs, tasks).map_err(RunError::Write)?;
+    let page = page::gather(&runs, tasks, dirs);
+    fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    write_json(&out.join("summary.json"), &page)?;
+    atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
+    let html = html::render(&page).map_err(RunError::Write)?;
+    atomic_write(&out.join("report.html"), html.as_bytes())?;
+    Ok(page)
 }
 
 /// Writes `run.json` with a status (`running`, `interrupted`, `complete`).

@@ -1,0 +1,429 @@
+//! What the reports compare: runs read back from disk, paired differences between models on the
+//! samples they share, cross-modal deltas, refusal against accuracy, and the published
+//! leaderboard.
+//!
+//! Everything is computed from the run directories (`summary.json`, `samples.jsonl`), so a report
+//! can combine runs made at different times. Paired differences resample the shared records with
+//! the same draws for both models, so their intervals account for the pairing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::aggregate::{self, ModelSummary};
+use crate::engine::Unscorable;
+use crate::scoring::rules::strict_refusals;
+use crate::scoring::{SampleScore, SplitScores, Value};
+use crate::tasks::{Pairing, Task};
+
+/// One model of one run, read back.
+#[derive(Debug)]
+pub struct RunModel {
+    /// The run directory it comes from.
+    pub run: PathBuf,
+    /// Its scoreboard, as `summary.json` has it.
+    pub summary: ModelSummary,
+    /// Its per-split scores, per task in `tasks` order (rebuilt from `samples.jsonl`).
+    pub splits: Vec<Vec<SplitScores>>,
+    /// Its answers, for the refusal measure and the sample browser.
+    pub lines: Vec<Json>,
+}
+
+/// Runs read back.
+#[derive(Debug)]
+pub struct Runs {
+    /// The seed of the first run (paired bootstraps use it).
+    pub seed: u64,
+    /// Bootstrap replicates.
+    pub replicates: usize,
+    /// Whether any run used the synthetic suite.
+    pub synthetic: bool,
+    /// Every model of every run, in order.
+    pub models: Vec<RunModel>,
+}
+
+/// Reads run directories (their `summary.json`, `samples.jsonl` and `run.json`).
+pub fn read_runs(dirs: &[PathBuf], tasks: &[Box<dyn Task>]) -> Result<Runs, String> {
+    let mut models = Vec::new();
+    let mut seed = None;
+    let mut replicates = aggregate::DEFAULT_REPLICATES;
+    let mut synthetic = false;
+    for dir in dirs {
+        let read = |name: &str| -> Result<Json, String> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!("{}: cannot read: {e} (is this a finished run directory?)", path.display())
+            })?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let summary = read("summary.json")?;
+        let manifest = read("run.json").unwrap_or(Json::Null);
+        synthetic |= manifest["data"]["synthetic"].as_bool().unwrap_or(false);
+        if seed.is_none() {
+            seed = summary["seed"].as_u64();
+            replicates = summary["bootstrap_replicates"].as_u64().map(|n| n as usize).unwrap_or(replicates);
+        }
+        let samples_path = dir.join("samples.jsonl");
+        let text = std::fs::read_to_string(&samples_path)
+            .map_err(|e| format!("{}: cannot read: {e}", samples_path.display()))?;
+        let mut lines_by_model: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: Json = serde_json::from_str(line)
+                .map_err(|e| format!("{}: line {}: {e}", samples_path.display(), i + 1))?;
+            let model = v["model"].as_str().unwrap_or_default().to_string();
+            lines_by_model.entry(model).or_default().push(v);
+        }
+        for m in summary["models"].as_array().into_iter().flatten() {
+            let summary: ModelSummary = serde_json::from_value(m.clone())
+                .map_err(|e| format!("{}: summary.json: {e}", dir.display()))?;
+            let lines = lines_by_model.remove(&summary.name).unwrap_or_default();
+            let splits = tasks.iter().map(|t| rebuild(t.as_ref(), &lines)).collect();
+            models.push(RunModel { run: dir.clone(), summary, splits, lines });
+        }
+    }
+    Ok(Runs { seed: seed.unwrap_or(0), replicates, synthetic, models })
+}
+
+/// Rebuilds a task's per-split scores from sample lines (values by chain prefix).
+fn rebuild(task: &dyn Task, lines: &[Json]) -> Vec<SplitScores> {
+    let id = task.info().id;
+    let mut out = Vec::new();
+    for split in task.info().splits {
+        let mine: Vec<&Json> = lines.iter().filter(|l| l["task"] == id && l["split"] == *split).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let chains: Vec<_> = task.chains(split).iter().map(|c| c.spec()).collect();
+        let samples = mine
+            .iter()
+            .map(|l| {
+                let reason = l["reason"].as_str().map(str::to_string);
+                let missing = || match &reason {
+                    Some(r) => Unscorable::new(r.clone()),
+                    None => Unscorable::unconfigured("not scored"),
+                };
+                let steps = chains
+                    .iter()
+                    .map(|spec| {
+                        spec.prefixes.iter().map(|p| value_of(&l["values"][p]).ok_or_else(missing)).collect()
+                    })
+                    .collect();
+                SampleScore {
+                    id: l["id"].as_str().unwrap_or_default().to_string(),
+                    group: l["group"].as_str().unwrap_or_default().to_string(),
+                    subset: l["extra"]["subset"].as_str().map(str::to_string),
+                    target: serde_json::from_value(l["target"].clone()).unwrap_or_default(),
+                    content: l["text"].clone(),
+                    extra: l["extra"].clone(),
+                    pred: l["response"].as_str().map(str::to_string),
+                    error: if l["response"].is_null() { Some(missing()) } else { None },
+                    steps,
+                    judges: Vec::new(),
+                }
+            })
+            .collect();
+        out.push(SplitScores {
+            task: id.to_string(),
+            split: split.to_string(),
+            chains: chains.clone(),
+            samples,
+        });
+    }
+    out
+}
+
+fn value_of(v: &Json) -> Option<Value> {
+    match v {
+        Json::Number(n) if n.is_i64() => n.as_i64().map(Value::Int),
+        Json::Number(n) => n.as_f64().map(Value::Float),
+        Json::String(s) => Some(Value::Text(s.clone())),
+        _ => None,
+    }
+}
+
+/// A paired difference between two models on the samples they share.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    /// Task id, sub-aspect name or "Overall".
+    pub name: String,
+    /// The model's score minus the reference's, on shared samples.
+    pub delta: Option<f64>,
+    /// The 95% interval of the paired bootstrap.
+    pub ci: Option<[f64; 2]>,
+    /// Shared samples (for tasks; 0 for sub-aspects and the overall score).
+    pub shared: usize,
+}
+
+/// Every paired difference of one model against the reference model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The model.
+    pub model: String,
+    /// The reference (the first model of the report).
+    pub reference: String,
+    /// Per task, then per sub-aspect, then overall.
+    pub deltas: Vec<Delta>,
+}
+
+/// Paired differences of every model against the first.
+pub fn comparisons(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<Comparison> {
+    let Some(reference) = runs.models.first() else { return Vec::new() };
+    runs.models
+        .iter()
+        .skip(1)
+        .map(|m| {
+            let mut deltas = Vec::new();
+            let mut mine = Vec::new();
+            let mut theirs = Vec::new();
+            for (t, task) in tasks.iter().enumerate() {
+                let (a, b) = shared(&m.splits[t], &reference.splits[t]);
+                let shared_n: usize = a.iter().map(|s| s.samples.len()).sum();
+                let sa = aggregate::task_summary(task.as_ref(), &a, runs.seed, runs.replicates, Vec::new());
+                let sb = aggregate::task_summary(task.as_ref(), &b, runs.seed, runs.replicates, Vec::new());
+                deltas.push(delta(
+                    task.info().id,
+                    sa.score,
+                    sb.score,
+                    &sa.replicates,
+                    &sb.replicates,
+                    shared_n,
+                ));
+                mine.push(sa);
+                theirs.push(sb);
+            }
+            let (subs_a, overall_a) = aggregate::scoreboard(&mine);
+            let (subs_b, overall_b) = aggregate::scoreboard(&theirs);
+            for (x, y) in subs_a.iter().zip(&subs_b).chain([(&overall_a, &overall_b)]) {
+                let name =
+                    if x.partial || y.partial { format!("{} (partial)", x.name) } else { x.name.clone() };
+                deltas.push(delta(&name, x.score, y.score, &x.replicates, &y.replicates, 0));
+            }
+            Comparison { model: label(m, runs), reference: label(reference, runs), deltas }
+        })
+        .collect()
+}
+
+/// A model's name in a report: its name, with its run when several runs are combined.
+pub fn label(m: &RunModel, runs: &Runs) -> String {
+    let runs_count: BTreeSet<&Path> = runs.models.iter().map(|m| m.run.as_path()).collect();
+    if runs_count.len() > 1 {
+        let run = m.run.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("{} ({run})", m.summary.name)
+    } else {
+        m.summary.name.clone()
+    }
+}
+
+fn delta(
+    name: &str,
+    a: Option<f64>,
+    b: Option<f64>,
+    ra: &[Option<f64>],
+    rb: &[Option<f64>],
+    shared: usize,
+) -> Delta {
+    let diffs: Vec<Option<f64>> = ra.iter().zip(rb).map(|(x, y)| Some((*x)? - (*y)?)).collect();
+    Delta {
+        name: name.to_string(),
+        delta: a.zip(b).map(|(a, b)| a - b),
+        ci: aggregate::interval(&diffs),
+        shared,
+    }
+}
+
+/// The two models' splits restricted to the samples both answered (same ids), in the same order.
+fn shared(a: &[SplitScores], b: &[SplitScores]) -> (Vec<SplitScores>, Vec<SplitScores>) {
+    let mut out_a = Vec::new();
+    let mut out_b = Vec::new();
+    for sa in a {
+        let Some(sb) = b.iter().find(|s| s.split == sa.split) else { continue };
+        let ids_b: BTreeSet<&str> = sb.samples.iter().map(|s| s.id.as_str()).collect();
+        let keep: BTreeSet<&str> =
+            sa.samples.iter().map(|s| s.id.as_str()).filter(|id| ids_b.contains(id)).collect();
+        let restrict = |s: &SplitScores| SplitScores {
+            samples: s.samples.iter().filter(|x| keep.contains(x.id.as_str())).cloned().collect(),
+            ..s.clone()
+        };
+        out_a.push(restrict(sa));
+        out_b.push(restrict(sb));
+    }
+    (out_a, out_b)
+}
+
+/// How an image variant of a split changes a number against the text-only split.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossModal {
+    /// Model.
+    pub model: String,
+    /// Task id.
+    pub task: String,
+    /// The score-script number compared.
+    pub metric: String,
+    /// The text-only split.
+    pub text_split: String,
+    /// Its value.
+    pub text_value: f64,
+    /// The variant split.
+    pub split: String,
+    /// Variant minus text-only.
+    pub delta: f64,
+}
+
+/// Text-only against each image variant, per task that has both, per model.
+pub fn cross_modal(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<CrossModal> {
+    let mut out = Vec::new();
+    for m in &runs.models {
+        for (task, summary) in tasks.iter().zip(&m.summary.tasks) {
+            let splits = task.info().splits;
+            let Some(text) = splits.iter().find(|s| text_only(s)) else { continue };
+            let Some(text_parts) = summary.splits.get(*text) else { continue };
+            let Some((metric, Some(text_value))) = text_parts.iter().next().map(|(k, v)| (k.clone(), *v))
+            else {
+                continue;
+            };
+            let family = text.rsplit_once('-').map(|(head, _)| head).unwrap_or(text);
+            for split in splits.iter().filter(|s| *s != text && s.starts_with(family)) {
+                if let Some(Some(v)) = summary.splits.get(*split).and_then(|p| p.get(&metric)) {
+                    out.push(CrossModal {
+                        model: label(m, runs),
+                        task: task.info().id.to_string(),
+                        metric: metric.clone(),
+                        text_split: text.to_string(),
+                        text_value,
+                        split: split.to_string(),
+                        delta: v - text_value,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn text_only(split: &str) -> bool {
+    Pairing::of(split) == Pairing::Text || split.ends_with("-none")
+}
+
+/// A model's refusal rate against its truthfulness accuracy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusalPoint {
+    /// Model.
+    pub model: String,
+    /// Share of all answers that are explicit refusals (the strict detector).
+    pub refusal_rate: f64,
+    /// Mean of the truthfulness task scores present (0–100).
+    pub accuracy: Option<f64>,
+}
+
+/// Refusal against accuracy, per model.
+pub fn refusal_points(runs: &Runs) -> Vec<RefusalPoint> {
+    runs.models
+        .iter()
+        .map(|m| {
+            let answers: Vec<&str> = m.lines.iter().filter_map(|l| l["response"].as_str()).collect();
+            let refused = answers.iter().filter(|a| strict_refusals().matches(a)).count();
+            let truth: Vec<f64> = m
+                .summary
+                .tasks
+                .iter()
+                .filter(|t| t.aspect == "Truthfulness")
+                .filter_map(|t| t.score)
+                .collect();
+            RefusalPoint {
+                model: label(m, runs),
+                refusal_rate: if answers.is_empty() { 0.0 } else { refused as f64 / answers.len() as f64 },
+                accuracy: (!truth.is_empty()).then(|| truth.iter().sum::<f64>() / truth.len() as f64),
+            }
+        })
+        .collect()
+}
+
+/// The published leaderboard (the original's `rank.txt` overall scores), shipped in the binary.
+pub const PUBLISHED: &str = include_str!("published-leaderboard.tsv");
+
+/// Where an overall score would sit among the published models.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    /// Model.
+    pub model: String,
+    /// Its overall score.
+    pub overall: Option<f64>,
+    /// The rank it would take (1 = best), when its overall is complete.
+    pub rank: Option<usize>,
+    /// Published models ranked.
+    pub of: usize,
+    /// The published model just above and just below, with their scores.
+    pub above: Option<(String, f64)>,
+    /// See `above`.
+    pub below: Option<(String, f64)>,
+    /// Why it is not placed, or the caveat.
+    pub note: String,
+}
+
+/// The published scores, best first.
+pub fn published() -> Vec<(String, f64)> {
+    let mut rows: Vec<(String, f64)> = PUBLISHED
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            Some((cols.next()?.to_string(), cols.next()?.trim().parse().ok()?))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows
+}
+
+/// The rank a score would take among published scores (best first; ties go below the
+/// published model), with the published neighbours above and below.
+pub fn place(score: f64, table: &[(String, f64)]) -> (usize, Option<(String, f64)>, Option<(String, f64)>) {
+    let better = table.iter().filter(|(_, v)| *v >= score).count();
+    let above = better.checked_sub(1).and_then(|i| table.get(i)).cloned();
+    (better + 1, above, table.get(better).cloned())
+}
+
+/// Places every model among the published leaderboard (complete overall scores only).
+pub fn placements(runs: &Runs) -> Vec<Placement> {
+    let table = published();
+    runs.models
+        .iter()
+        .map(|m| {
+            let overall = m.summary.overall.score;
+            let caveat = "The published scores come from the original toolbox and the paper's data; data and protocol versions may differ.";
+            let (rank, above, below, note) = match overall {
+                Some(s) if !m.summary.overall.partial && !m.summary.baseline && !runs.synthetic => {
+                    let (rank, above, below) = place(s, &table);
+                    (Some(rank), above, below, caveat.to_string())
+                }
+                _ if runs.synthetic => (None, None, None, "not placed: scores on the synthetic suite are not comparable".into()),
+                _ if m.summary.baseline => (None, None, None, "not placed: a reference baseline".into()),
+                Some(_) => (None, None, None, "not placed: the overall score is partial (some tasks are missing)".into()),
+                None => (None, None, None, "not placed: no overall score".into()),
+            };
+            Placement { model: label(m, runs), overall, rank, of: table.len(), above, below, note }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_leaderboard_is_shipped_and_sorted() {
+        let rows = published();
+        assert_eq!(rows.len(), 44);
+        assert_eq!(rows[0], ("gpt-4-1106-vision-preview".to_string(), 78.28));
+        assert!(rows.windows(2).all(|w| w[0].1 >= w[1].1));
+        let (rank, above, below) = place(77.0, &rows);
+        assert_eq!(rank, 2, "only 78.28 is above 77");
+        assert_eq!(above.unwrap().0, "gpt-4-1106-vision-preview");
+        assert_eq!(below.unwrap().0, "claude-3-5-sonnet-20240620");
+        let (first, none, next) = place(99.0, &rows);
+        assert_eq!((first, none.is_none(), next.unwrap().1), (1, true, 78.28));
+        let (last, prev, after) = place(10.0, &rows);
+        assert_eq!((last, prev.unwrap().1, after.is_none()), (45, 39.91, true));
+    }
+}

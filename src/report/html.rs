@@ -1,0 +1,143 @@
+//! `report.html`: one self-contained page (no external scripts, fonts or images) with inline
+//! SVG charts, per-task tables and a sample browser. The template is `report.html` next to this
+//! file, rendered by minijinja with HTML auto-escaping: every text from data or models is escaped.
+
+use std::collections::BTreeMap;
+
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, UndefinedBehavior, context};
+
+use super::markdown::short;
+use super::page::Page;
+use super::svg::{self, Mark, Row};
+
+/// The page template.
+pub const TEMPLATE: &str = include_str!("report.html");
+
+/// Renders the HTML report.
+pub fn render(page: &Page) -> Result<String, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.add_filter("short", |s: String| short(&s));
+    env.add_filter("fixed", |v: Value, digits: Option<usize>| -> String {
+        match f64::try_from(v) {
+            Ok(f) => format!("{f:.*}", digits.unwrap_or(2)),
+            Err(_) => "—".into(),
+        }
+    });
+    env.add_template("report.html", TEMPLATE).map_err(|e| format!("report template: {e}"))?;
+    let template = env.get_template("report.html").map_err(|e| format!("report template: {e}"))?;
+    let charts: BTreeMap<String, Value> =
+        charts(page).into_iter().map(|(k, v)| (k, Value::from_safe_string(v))).collect();
+    let thumbnails: Vec<Value> = page
+        .browser
+        .iter()
+        .map(|b| b.thumbnail.clone().map(Value::from).unwrap_or(Value::from(())))
+        .collect();
+    template
+        .render(context! {
+            page => Value::from(Serde(page)),
+            runs => Value::from(page.runs.clone()),
+            charts => Value::from(charts),
+            thumbnails => Value::from(thumbnails),
+        })
+        .map_err(|e| format!("report template: {e}"))
+}
+
+fn charts(page: &Page) -> BTreeMap<String, String> {
+    let series: Vec<String> = page.models.iter().map(|m| m.name.clone()).collect();
+    let mut out = BTreeMap::new();
+
+    let mut rows: Vec<Row> = Vec::new();
+    if let Some(first) = page.models.first() {
+        for (i, sub) in first.sub_aspects.iter().enumerate() {
+            let values = page
+                .models
+                .iter()
+                .map(|m| m.sub_aspects.get(i).and_then(|s| s.score.map(|v| (v, s.ci))))
+                .collect();
+            let label = if sub.partial && sub.score.is_some() {
+                format!("{} (partial)", sub.name)
+            } else {
+                sub.name.clone()
+            };
+            rows.push(Row { label, values });
+        }
+        let values = page.models.iter().map(|m| m.overall.score.map(|v| (v, m.overall.ci))).collect();
+        rows.push(Row { label: "Overall".into(), values });
+    }
+    out.insert(
+        "sub_aspects".into(),
+        svg::horizontal("Sub-aspects and overall score", &series, &rows, (0.0, 100.0), Mark::Bar),
+    );
+
+    let rows: Vec<Row> = page
+        .models
+        .first()
+        .map(|first| {
+            first
+                .tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Row {
+                    label: format!("{} {}", t.id, t.name),
+                    values: page
+                        .models
+                        .iter()
+                        .map(|m| m.tasks.get(i).and_then(|t| t.score.map(|v| (v, t.ci))))
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.insert(
+        "tasks".into(),
+        svg::horizontal("Task scores with 95% intervals", &series, &rows, (0.0, 100.0), Mark::Point),
+    );
+
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for c in &page.cross_modal {
+        let key = (c.task.clone(), c.split.clone(), c.metric.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let rows: Vec<Row> = keys
+        .iter()
+        .map(|(task, split, metric)| Row {
+            label: format!("{task} {split} ({metric})"),
+            values: series
+                .iter()
+                .map(|m| {
+                    page.cross_modal
+                        .iter()
+                        .find(|c| &c.model == m && &c.task == task && &c.split == split)
+                        .map(|c| (c.delta, None))
+                })
+                .collect(),
+        })
+        .collect();
+    let extent = page.cross_modal.iter().map(|c| c.delta.abs()).fold(0.0f64, f64::max).max(0.05);
+    out.insert(
+        "cross_modal".into(),
+        svg::horizontal("Image variant minus text only", &series, &rows, (-extent, extent), Mark::Bar),
+    );
+
+    let points: Vec<(String, f64, f64)> = page
+        .refusal_accuracy
+        .iter()
+        .filter_map(|p| p.accuracy.map(|a| (p.model.clone(), p.refusal_rate, a)))
+        .collect();
+    out.insert(
+        "refusal".into(),
+        svg::scatter(
+            "Refusal rate against truthfulness",
+            "refusal rate (share of answers)",
+            "truthfulness score",
+            &points,
+            (0.0, 1.0),
+            (0.0, 100.0),
+        ),
+    );
+    out
+}

@@ -1,0 +1,184 @@
+//! `report.md`: the scoreboard and comparisons as Markdown tables, for papers and READMEs.
+
+use std::fmt::Write;
+
+use super::page::Page;
+use crate::aggregate::{Combined, TaskSummary};
+
+/// Renders the Markdown report.
+pub fn render(page: &Page) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# multitrust report\n");
+    if page.synthetic {
+        let _ = writeln!(
+            md,
+            "> **Synthetic data.** These runs used multitrust's synthetic suite, not the MultiTrust data: the \
+             numbers show that the pipeline works and mean nothing about the models.\n"
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Runs: {}. Seed {}, {} bootstrap replicates; intervals are 95%. Scores are 0–100, higher is better.\n",
+        page.runs.iter().map(|r| format!("`{}`", cell(r))).collect::<Vec<_>>().join(", "),
+        page.seed,
+        page.bootstrap_replicates
+    );
+    let names: Vec<String> = page
+        .models
+        .iter()
+        .map(|m| if m.baseline { format!("{} (baseline)", cell(&m.name)) } else { cell(&m.name) })
+        .collect();
+    let header = |first: &str| {
+        let mut h = format!("| {first} | {} |\n|---|", names.join(" | "));
+        h.push_str(&"---:|".repeat(names.len()));
+        h
+    };
+
+    let _ = writeln!(md, "## Scoreboard\n\n{}", header(""));
+    let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
+    let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
+    for (i, sub) in
+        page.models.first().map(|m| m.sub_aspects.as_slice()).unwrap_or_default().iter().enumerate()
+    {
+        let cells: Vec<String> =
+            page.models.iter().map(|m| m.sub_aspects.get(i).map(combined).unwrap_or_default()).collect();
+        let _ = writeln!(md, "| {} | {} |", cell(&sub.name), cells.join(" | "));
+    }
+    if page.models.iter().any(|m| m.overall.partial) {
+        let _ = writeln!(
+            md,
+            "\n\\* partial: computed from the tasks present; not comparable with complete scores."
+        );
+    }
+
+    let _ = writeln!(md, "\n## Tasks\n\n{}", header("task"));
+    for (i, task) in page.models.first().map(|m| m.tasks.as_slice()).unwrap_or_default().iter().enumerate() {
+        let cells: Vec<String> =
+            page.models.iter().map(|m| m.tasks.get(i).map(task_cell).unwrap_or_default()).collect();
+        let _ = writeln!(md, "| {} {} | {} |", task.id, cell(&task.name), cells.join(" | "));
+    }
+    let rates: Vec<String> =
+        page.models.iter().map(|m| format!("{:.1}%", 100.0 * m.unscorable_rate)).collect();
+    let _ = writeln!(md, "| *unscorable* | {} |", rates.join(" | "));
+
+    if !page.comparisons.is_empty() {
+        let _ = writeln!(md, "\n## Paired differences\n");
+        let _ = writeln!(
+            md,
+            "Each model minus the reference, on the samples both answered, resampled together.\n"
+        );
+        for c in &page.comparisons {
+            let _ = writeln!(
+                md,
+                "### {} − {}\n\n| | difference | 95% interval | shared samples |\n|---|---:|---|---:|",
+                cell(&c.model),
+                cell(&c.reference)
+            );
+            for d in &c.deltas {
+                let value = d.delta.map(|v| format!("{v:+.2}")).unwrap_or_else(|| "—".into());
+                let ci = d.ci.map(|[l, h]| format!("[{l:+.2}, {h:+.2}]")).unwrap_or_default();
+                let shared = if d.shared > 0 { d.shared.to_string() } else { String::new() };
+                let _ = writeln!(md, "| {} | {value} | {ci} | {shared} |", cell(&d.name));
+            }
+            md.push('\n');
+        }
+    }
+
+    if !page.cross_modal.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Cross-modal deltas\n\nEach image variant of a split against its text-only version (variant − text).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| model | task | number | text-only | variant | difference |\n|---|---|---|---:|---|---:|"
+        );
+        for c in &page.cross_modal {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.3} | {} | {:+.3} |",
+                cell(&c.model),
+                c.task,
+                cell(&c.metric),
+                c.text_value,
+                cell(&c.split),
+                c.delta
+            );
+        }
+    }
+
+    let _ = writeln!(
+        md,
+        "\n## Refusal and accuracy\n\nRefusal rate: the share of all answers that are explicit refusals (multitrust's strict detector). Accuracy: the mean of the truthfulness task scores present.\n"
+    );
+    let _ = writeln!(md, "| model | refusal rate | truthfulness |\n|---|---:|---:|");
+    for p in &page.refusal_accuracy {
+        let acc = p.accuracy.map(|a| format!("{a:.2}")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(md, "| {} | {:.1}% | {acc} |", cell(&p.model), 100.0 * p.refusal_rate);
+    }
+
+    let _ = writeln!(
+        md,
+        "\n## Published leaderboard\n\nWhere each overall score would sit among the {} models published by the original benchmark. The published scores come from the original toolbox and the paper's data; data and protocol versions may differ.\n",
+        page.leaderboard.first().map(|p| p.of).unwrap_or(0)
+    );
+    let _ = writeln!(md, "| model | overall | would rank | between | note |\n|---|---:|---:|---|---|");
+    for p in &page.leaderboard {
+        let overall = p.overall.map(|o| format!("{o:.2}")).unwrap_or_else(|| "—".into());
+        let rank = p.rank.map(|r| format!("{r} of {}", p.of + 1)).unwrap_or_else(|| "—".into());
+        let between = match (&p.above, &p.below) {
+            (Some((a, sa)), Some((b, sb))) => format!("{} ({sa}) and {} ({sb})", cell(a), cell(b)),
+            (None, Some((b, sb))) => format!("above {} ({sb})", cell(b)),
+            (Some((a, sa)), None) => format!("below {} ({sa})", cell(a)),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(md, "| {} | {overall} | {rank} | {between} | {} |", cell(&p.model), cell(&p.note));
+    }
+    md
+}
+
+fn combined(c: &Combined) -> String {
+    match c.score {
+        Some(s) => {
+            let star = if c.partial { "\\*" } else { "" };
+            match c.ci {
+                Some([l, h]) => format!("{s:.2}{star} [{l:.1}, {h:.1}]"),
+                None => format!("{s:.2}{star}"),
+            }
+        }
+        None => "—".into(),
+    }
+}
+
+fn task_cell(t: &TaskSummary) -> String {
+    match (t.score, &t.missing) {
+        (Some(s), _) => match t.ci {
+            Some([l, h]) => format!("{s:.2} [{l:.1}, {h:.1}]"),
+            None => format!("{s:.2}"),
+        },
+        (None, Some(why)) => format!("— {}", cell(&short(why))),
+        (None, None) => "—".into(),
+    }
+}
+
+/// A missing reason, shortened for a table cell.
+pub fn short(why: &str) -> String {
+    if why.starts_with("needs a judge") {
+        "needs a judge".into()
+    } else if let Some(rest) = why.strip_prefix("needs a classifier: configure [classifiers.") {
+        format!("needs a classifier ({})", rest.trim_end_matches(']'))
+    } else if why.chars().count() > 60 {
+        format!("{}…", why.chars().take(60).collect::<String>())
+    } else {
+        why.to_string()
+    }
+}
+
+/// Text made safe for a Markdown table cell.
+pub fn cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

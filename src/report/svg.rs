@@ -1,0 +1,260 @@
+//! Inline SVG charts for the HTML report, drawn by hand: horizontal bars or points with
+//! intervals, and a scatter plot. Every text that reaches a chart is escaped here.
+
+use std::fmt::Write;
+
+/// Colours for the models, in order.
+pub const PALETTE: [&str; 8] =
+    ["#2f6db5", "#d9822b", "#3a9a5b", "#b23a48", "#7a5cb0", "#4a9fb0", "#a0782c", "#666666"];
+
+/// Escapes text for HTML and SVG.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One row of a horizontal chart: a label and one value (with an optional interval) per series.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The row's label.
+    pub label: String,
+    /// Per series: the value and its interval, or nothing (drawn as "missing").
+    pub values: Vec<Option<(f64, Option<[f64; 2]>)>>,
+}
+
+/// How a horizontal chart draws its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mark {
+    /// Bars from the axis origin (0 if in the domain).
+    Bar,
+    /// Points with interval whiskers.
+    Point,
+}
+
+const LABEL_W: f64 = 210.0;
+const PLOT_W: f64 = 500.0;
+const BAR_H: f64 = 11.0;
+
+/// A horizontal chart of rows × series over a value domain, with a legend of the series.
+pub fn horizontal(title: &str, series: &[String], rows: &[Row], domain: (f64, f64), mark: Mark) -> String {
+    let (lo, hi) = if domain.1 > domain.0 { domain } else { (domain.0, domain.0 + 1.0) };
+    let x = |v: f64| LABEL_W + (v.clamp(lo, hi) - lo) / (hi - lo) * PLOT_W;
+    let row_h = BAR_H * series.len().max(1) as f64 + 8.0;
+    let legend_h = 18.0 * series.len().div_ceil(3) as f64;
+    let top = 30.0 + legend_h;
+    let height = top + row_h * rows.len() as f64 + 30.0;
+    let width = LABEL_W + PLOT_W + 70.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{t}" font-family="sans-serif" font-size="11">"#,
+        t = escape(title)
+    );
+    let _ = write!(s, r#"<text x="4" y="16" font-size="13" font-weight="bold">{}</text>"#, escape(title));
+    for (i, name) in series.iter().enumerate() {
+        let (lx, ly) = (4.0 + (i % 3) as f64 * 240.0, 30.0 + (i / 3) as f64 * 18.0);
+        let _ = write!(
+            s,
+            r#"<rect x="{lx}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            ly - 9.0,
+            PALETTE[i % PALETTE.len()],
+            lx + 14.0,
+            ly,
+            escape(&clip(name, 34))
+        );
+    }
+    // grid and ticks
+    for k in 0..=4 {
+        let v = lo + (hi - lo) * k as f64 / 4.0;
+        let gx = x(v);
+        let _ = write!(
+            s,
+            r##"<line x1="{gx}" y1="{top}" x2="{gx}" y2="{}" stroke="#ddd"/><text x="{gx}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            height - 26.0,
+            height - 12.0,
+            tick(v)
+        );
+    }
+    let origin = x(if lo <= 0.0 && hi >= 0.0 { 0.0 } else { lo });
+    for (r, row) in rows.iter().enumerate() {
+        let y0 = top + r as f64 * row_h;
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            LABEL_W - 6.0,
+            y0 + row_h / 2.0 + 3.0,
+            escape(&clip(&row.label, 34))
+        );
+        for (i, value) in row.values.iter().enumerate() {
+            let cy = y0 + 4.0 + i as f64 * BAR_H + BAR_H / 2.0;
+            let colour = PALETTE[i % PALETTE.len()];
+            match value {
+                None => {
+                    let _ = write!(
+                        s,
+                        r##"<text x="{}" y="{}" fill="#999" font-size="9">missing</text>"##,
+                        LABEL_W + 4.0,
+                        cy + 3.0
+                    );
+                }
+                Some((v, ci)) => {
+                    if mark == Mark::Bar {
+                        let (a, b) = if x(*v) < origin { (x(*v), origin) } else { (origin, x(*v)) };
+                        let _ = write!(
+                            s,
+                            r#"<rect x="{a}" y="{}" width="{}" height="{}" fill="{colour}"/>"#,
+                            cy - BAR_H / 2.0 + 1.0,
+                            (b - a).max(0.5),
+                            BAR_H - 2.0
+                        );
+                    } else {
+                        let _ = write!(s, r#"<circle cx="{}" cy="{cy}" r="3.5" fill="{colour}"/>"#, x(*v));
+                    }
+                    if let Some([l, h]) = ci {
+                        let _ = write!(
+                            s,
+                            r##"<line x1="{}" y1="{cy}" x2="{}" y2="{cy}" stroke="#222" stroke-width="1.2"/>"##,
+                            x(*l),
+                            x(*h)
+                        );
+                    }
+                    let _ = write!(
+                        s,
+                        r##"<text x="{}" y="{}" font-size="9" fill="#333">{}</text>"##,
+                        LABEL_W + PLOT_W + 6.0,
+                        cy + 3.0,
+                        tick(*v)
+                    );
+                }
+            }
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A scatter plot of labelled points.
+pub fn scatter(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(String, f64, f64)],
+    x_domain: (f64, f64),
+    y_domain: (f64, f64),
+) -> String {
+    let (w, h, left, bottom) = (560.0, 340.0, 60.0, 50.0);
+    let (pw, ph) = (w - left - 20.0, h - bottom - 40.0);
+    let sx = |v: f64| left + (v - x_domain.0) / (x_domain.1 - x_domain.0) * pw;
+    let sy = |v: f64| 40.0 + ph - (v - y_domain.0) / (y_domain.1 - y_domain.0) * ph;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" font-family="sans-serif" font-size="11">"#,
+        t = escape(title)
+    );
+    let _ = write!(s, r#"<text x="4" y="16" font-size="13" font-weight="bold">{}</text>"#, escape(title));
+    let _ = write!(s, r##"<rect x="{left}" y="40" width="{pw}" height="{ph}" fill="none" stroke="#bbb"/>"##);
+    for k in 0..=4 {
+        let xv = x_domain.0 + (x_domain.1 - x_domain.0) * k as f64 / 4.0;
+        let yv = y_domain.0 + (y_domain.1 - y_domain.0) * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            sx(xv),
+            40.0 + ph + 14.0,
+            tick(xv)
+        );
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{}" text-anchor="end" fill="#555">{}</text>"##,
+            left - 4.0,
+            sy(yv) + 3.0,
+            tick(yv)
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        left + pw / 2.0,
+        h - 10.0,
+        escape(x_label)
+    );
+    let _ = write!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        40.0 + ph / 2.0,
+        40.0 + ph / 2.0,
+        escape(y_label)
+    );
+    for (i, (label, x, y)) in points.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let _ = write!(
+            s,
+            r#"<circle cx="{}" cy="{}" r="5" fill="{colour}"/><text x="{}" y="{}" font-size="10">{}</text>"#,
+            sx(*x),
+            sy(*y),
+            sx(*x) + 7.0,
+            sy(*y) - 6.0,
+            escape(&clip(label, 30))
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else if v.abs() < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn clip(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(n - 1).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_escape_labels_and_draw_each_value() {
+        let rows = vec![
+            Row {
+                label: "<script>alert(1)</script>".into(),
+                values: vec![Some((50.0, Some([40.0, 60.0]))), None],
+            },
+            Row { label: "T2".into(), values: vec![Some((10.0, None)), Some((90.0, None))] },
+        ];
+        let svg = horizontal(
+            "Scores & \"intervals\"",
+            &["m<1>".into(), "m2".into()],
+            &rows,
+            (0.0, 100.0),
+            Mark::Bar,
+        );
+        assert!(!svg.contains("<script>") && svg.contains("&lt;script&gt;"));
+        assert!(svg.contains("Scores &amp; &quot;intervals&quot;") && svg.contains("m&lt;1&gt;"));
+        assert_eq!(svg.matches("<rect").count(), 2 + 3, "two legend swatches and three bars");
+        assert!(svg.contains(">missing<"));
+        let sc = scatter("s", "x", "y", &[("<b>".into(), 0.5, 50.0)], (0.0, 1.0), (0.0, 100.0));
+        assert!(sc.contains("&lt;b&gt;") && !sc.contains("<b>"));
+    }
+}

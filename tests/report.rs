@@ -1,0 +1,107 @@
+//! The reports: escaping, reproducible intervals, combining runs with paired differences.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use common::{FakeChat, Scripted, baseline, plan, serve, served};
+use multitrust::engine::Engine;
+use multitrust::run;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn model_text_is_escaped_in_the_html_report() {
+    let hostile = r#"<script>alert("x")</script> positive <img src=x onerror=alert(1)> 'quoted' & "double""#;
+    let server = serve(Scripted::new(move |_| hostile.to_string())).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_r3(&data, 2);
+    let out = tmp.path().join("out");
+    let mut model = served(&server, "evil<b>model</b>");
+    model.name = "evil<b>\"model\"</b>".into();
+    run::execute(&plan("R3", &data, &out, vec![model]), &Engine::new(None).quiet()).await.unwrap();
+    let html = read(&out.join("report.html"));
+    assert!(!html.contains("<script"), "no script element at all");
+    assert!(!html.contains("<img src=x"), "no injected element");
+    assert!(!html.contains("<b>"), "the model name is escaped too");
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)"), "the answer is shown, escaped");
+    assert!(html.contains("evil&lt;b&gt;&quot;model&quot;"));
+    assert!(html.contains("<svg"), "charts are inline");
+    for external in ["src=\"http", "href=\"http", "url(http", "<link", "@import"] {
+        assert!(!html.contains(external), "self-contained: found {external}");
+    }
+    let md = read(&out.join("report.md"));
+    assert!(!md.contains("<b>"), "Markdown cells are escaped: {md}");
+}
+
+#[tokio::test]
+async fn intervals_are_reproducible_under_a_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_r3(&data, 4);
+    let ci = |out: &str, seed: u64| {
+        let out = tmp.path().join(out);
+        let data = data.clone();
+        async move {
+            let mut p = plan("R3", &data, &out, vec![baseline("random")]);
+            p.seed = seed;
+            p.replicates = 300;
+            run::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+            let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+            (
+                summary["models"][0]["tasks"][0]["ci"].clone(),
+                summary["models"][0]["tasks"][0]["score"].clone(),
+            )
+        }
+    };
+    let a = ci("a", 5).await;
+    let b = ci("b", 5).await;
+    let c = ci("c", 6).await;
+    assert!(a.0.is_array());
+    assert_eq!(a, b, "same seed, same answers, same interval");
+    assert_ne!(a, c, "another seed draws other random answers and resamples");
+}
+
+#[tokio::test]
+async fn reports_combine_runs_with_paired_differences_on_shared_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_r3(&data, 4);
+    let server = serve(FakeChat::default()).await;
+    let engine = Engine::new(None).quiet();
+    let one = tmp.path().join("one");
+    let two = tmp.path().join("two");
+    run::execute(&plan("R3", &data, &one, vec![served(&server, "good")]), &engine).await.unwrap();
+    run::execute(&plan("R3", &data, &two, vec![baseline("comply")]), &engine).await.unwrap();
+    let out = tmp.path().join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["--quiet", "report"])
+        .arg(&one)
+        .arg(&two)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["models"].as_array().unwrap().len(), 2);
+    let comparison = &summary["comparisons"][0];
+    assert_eq!(comparison["reference"], "openai:good (one)");
+    let r3 = &comparison["deltas"][0];
+    assert_eq!(r3["name"], "R3");
+    assert_eq!(r3["delta"], -100.0, "comply scores 0, the good model 100");
+    assert_eq!(r3["shared"], 4 * 3 * 5);
+    assert_eq!(r3["ci"], serde_json::json!([-100.0, -100.0]));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("baseline:comply (two) − openai:good (one)"), "{md}");
+    assert!(read(&out.join("report.html")).contains("Paired differences"));
+    // Cross-modal deltas exist for R3's image variants; placements say why nothing is placed.
+    assert!(summary["cross_modal"].as_array().unwrap().iter().any(|c| c["split"] == "dt-related-image"));
+    assert!(summary["leaderboard"][0]["note"].as_str().unwrap().contains("partial"));
+}
