@@ -355,15 +355,15 @@ pub struct Placement {
     /// Published models ranked.
     pub of: usize,
     /// The published model just above and just below, with their scores.
-    pub above: Option<(String, f64)>,
+    pub above: Option<Published>,
     /// See `above`.
-    pub below: Option<(String, f64)>,
+    pub below: Option<Published>,
     /// Why it is not placed, or the caveat.
     pub note: String,
 }
 
 /// The published scores, best first.
-pub fn published() -> Vec<(String, f64)> {
+pub fn published() -> Vec<Published> {
     let mut rows: Vec<(String, f64)> = PUBLISHED
         .lines()
         .skip(1)
@@ -376,9 +376,12 @@ pub fn published() -> Vec<(String, f64)> {
     rows
 }
 
+/// A published model and its overall score.
+pub type Published = (String, f64);
+
 /// The rank a score would take among published scores (best first; ties go below the
 /// published model), with the published neighbours above and below.
-pub fn place(score: f64, table: &[(String, f64)]) -> (usize, Option<(String, f64)>, Option<(String, f64)>) {
+pub fn place(score: f64, table: &[(String, f64)]) -> (usize, Option<Published>, Option<Published>) {
     let better = table.iter().filter(|(_, v)| *v >= score).count();
     let above = better.checked_sub(1).and_then(|i| table.get(i)).cloned();
     (better + 1, above, table.get(better).cloned())

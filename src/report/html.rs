@@ -32,7 +32,8 @@ pub fn render(page: &Page) -> Result<String, String> {
     let thumbnails: Vec<Value> = page
         .browser
         .iter()
-        .map(|b| b.thumbnail.clone().map(Value::from).unwrap_or(Value::from(())))
+        // Our own base64 data URLs: nothing in them needs escaping.
+        .map(|b| b.thumbnail.clone().map(Value::from_safe_string).unwrap_or(Value::from(())))
         .collect();
     template
         .render(context! {
