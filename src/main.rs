@@ -656,6 +656,11 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         command: std::env::args().collect(),
         store: Some(store_path),
     };
+    if plan.out != run_dir {
+        std::fs::create_dir_all(&plan.out)?;
+        std::fs::copy(run_dir.join("run.json"), plan.out.join("run.json"))
+            .with_context(|| format!("cannot copy run.json into {}", plan.out.display()))?;
+    }
     let outcome = run::rescore(&plan, &data.models, &engine).await?;
     engine.flush()?;
     print_scoreboard(&outcome.models);
