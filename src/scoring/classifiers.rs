@@ -229,6 +229,15 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
+    /// Posts a JSON body to `url` with the key (as a bearer token, or Google's header).
+    async fn post(&self, url: &reqwest::Url, body: &Json, google: bool) -> Result<Json, CallError> {
+        let mut builder = self.client.post(url.clone());
+        if let Some(key) = self.key.expose() {
+            builder = if google { builder.header("x-goog-api-key", key) } else { builder.bearer_auth(key) };
+        }
+        http::post_json(builder, body).await
+    }
+
     fn new(endpoint: &Endpoint, key_env: &str) -> Result<Http, String> {
         Ok(Http { client: http::client(&endpoint.headers)?, key: endpoint.key(key_env) })
     }
@@ -292,11 +301,7 @@ impl Service for Moderation {
         if let Some(model) = &self.model {
             body["model"] = json!(model);
         }
-        let mut builder = self.http.client.post(self.url.clone());
-        if let Some(key) = self.http.key.expose() {
-            builder = builder.bearer_auth(key);
-        }
-        let raw = http::post_json(builder, &body).await?;
+        let raw = self.http.post(&self.url, &body, false).await?;
         let scores = raw
             .pointer("/results/0/category_scores")
             .and_then(Json::as_object)
@@ -370,11 +375,7 @@ impl Service for Perspective {
             PERSPECTIVE_ATTRIBUTES.iter().map(|a| (a.to_string(), json!({}))).collect();
         let body = json!({"comment": {"text": text}, "requestedAttributes": attributes,
                           "doNotStore": true});
-        let mut builder = self.http.client.post(self.url.clone());
-        if let Some(key) = self.http.key.expose() {
-            builder = builder.header("x-goog-api-key", key);
-        }
-        let raw = http::post_json(builder, &body).await?;
+        let raw = self.http.post(&self.url, &body, true).await?;
         let scores = raw
             .get("attributeScores")
             .and_then(Json::as_object)
@@ -440,11 +441,7 @@ impl Service for HarmBench {
     async fn call(&self, request: &PromptRequest) -> Result<LabelReply, CallError> {
         let body = json!({"model": self.model, "prompt": request.prompt, "max_tokens": 1,
                           "temperature": 0});
-        let mut builder = self.http.client.post(self.url.clone());
-        if let Some(key) = self.http.key.expose() {
-            builder = builder.bearer_auth(key);
-        }
-        let raw = http::post_json(builder, &body).await?;
+        let raw = self.http.post(&self.url, &body, false).await?;
         let label = raw
             .pointer("/choices/0/text")
             .and_then(Json::as_str)
@@ -494,11 +491,7 @@ impl Service for Action {
 
     async fn call(&self, request: &TextRequest) -> Result<LabelReply, CallError> {
         let body = json!({"inputs": request.text});
-        let mut builder = self.http.client.post(self.url.clone());
-        if let Some(key) = self.http.key.expose() {
-            builder = builder.bearer_auth(key);
-        }
-        let raw = http::post_json(builder, &body).await?;
+        let raw = self.http.post(&self.url, &body, false).await?;
         let label = top_label(&raw)
             .ok_or_else(|| CallError::Decode("expected a list of {label, score} from /predict".into()))?;
         Ok(LabelReply { label, raw })
