@@ -119,7 +119,7 @@ pub enum Pic {
     Words(&'static str),
 }
 
-/// The red, green, blue, yellow and grey of the synthetic shapes.
+/// The colours of the synthetic shapes: red.
 pub const RED: [u8; 3] = [205, 40, 40];
 /// Green.
 pub const GREEN: [u8; 3] = [40, 160, 60];
