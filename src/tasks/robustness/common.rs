@@ -47,13 +47,22 @@ pub fn describing_nothing(object: &str) -> String {
 }
 
 /// Deserializes a list of class names into its first element (as Python's `str()` shows
-/// it), as the original's `label[0]`; an empty list is an error.
+/// it), as the original's `label[0]`; an empty list is an error. A bare string is one class
+/// name (the original would have taken its first character).
 pub fn first_label<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let items = Vec::<Json>::deserialize(d)?;
-    items
-        .first()
-        .map(python_str)
-        .ok_or_else(|| serde::de::Error::custom("the label list is empty; expected at least one class name"))
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Labels {
+        One(String),
+        List(Vec<Json>),
+    }
+    match Labels::deserialize(d) {
+        Ok(Labels::One(label)) => Ok(label),
+        Ok(Labels::List(items)) => items.first().map(python_str).ok_or_else(|| {
+            serde::de::Error::custom("the label list is empty; expected at least one class name")
+        }),
+        Err(_) => Err(serde::de::Error::custom("expected a list of class names")),
+    }
 }
 
 /// Deserializes any JSON value into the text Python's `str()` gives it (`"b"`, `3`, `2.5`).
@@ -96,6 +105,10 @@ mod tests {
         assert_eq!((r.gt.as_str(), r.answer.as_str()), ("dog", "3"));
         let err = serde_json::from_str::<R>(r#"{"gt": [], "answer": "x"}"#).err().unwrap().to_string();
         assert!(err.contains("label list is empty"), "{err}");
+        let r: R = serde_json::from_str(r#"{"gt": "traffic light", "answer": null}"#).unwrap();
+        assert_eq!((r.gt.as_str(), r.answer.as_str()), ("traffic light", "None"));
+        let err = serde_json::from_str::<R>(r#"{"gt": 3, "answer": "x"}"#).err().unwrap().to_string();
+        assert!(err.contains("expected a list of class names"), "{err}");
     }
 
     #[test]
