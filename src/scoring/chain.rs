@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json, json};
 
 use super::classifiers::{Classifier, HARMBENCH_TEMPLATE, PromptRequest, TextRequest, harmbench_verdict};
-use super::judge::{Expect, Judge, JudgeScore, JudgeTrace, ScorePlan, format_named};
+use super::judge::{Expect, Judge, JudgeScore, JudgeTrace, NOISE_TEMPLATE, ScorePlan, format_named};
 use super::metrics::{Metric, json_number};
 use super::rules::{self, MatchAndScore};
 use super::{Scorer, Value};
@@ -580,13 +580,19 @@ async fn run_judge_score(
     let Some(service) = &scorer.judge else { return Ok(unconfigured("judge", inputs.len())) };
     let template = scorer.templates.get(&judge.name).unwrap_or(&judge.template).clone();
     let judge = JudgeScore { template, ..judge.clone() };
+    let noise_template = scorer.templates.get("noise").map(String::as_str).unwrap_or(NOISE_TEMPLATE);
     let mut values: Values = Vec::with_capacity(inputs.len());
     let mut asks = Vec::with_capacity(inputs.len());
     let mut noises = Vec::with_capacity(inputs.len());
     for (input, item) in inputs.iter().zip(items) {
         let planned = input.as_ref().map_err(Clone::clone).and_then(|v| {
             let pred = v.as_text();
-            judge.plan(&pred, item.target).map(|plan| (plan, pred))
+            let plan = judge.plan(&pred, item.target)?;
+            let noise = match (&plan, judge.test_noise) {
+                (ScorePlan::Ask(_), true) => Some(JudgeScore::noise_prompt(noise_template, &pred)?),
+                _ => None,
+            };
+            Ok((plan, noise))
         });
         match planned {
             Ok((ScorePlan::Full, _)) => {
@@ -594,14 +600,10 @@ async fn run_judge_score(
                 asks.push(None);
                 noises.push(None);
             }
-            Ok((ScorePlan::Ask(prompt), pred)) => {
+            Ok((ScorePlan::Ask(prompt), noise)) => {
                 values.push(Ok(Value::Int(0)));
                 asks.push(Some(judge_request(prompt, judge.max_tokens)));
-                noises.push(
-                    judge
-                        .test_noise
-                        .then(|| judge_request(JudgeScore::noise_prompt(&pred), judge.max_tokens)),
-                );
+                noises.push(noise.map(|p| judge_request(p, judge.max_tokens)));
             }
             Err(u) => {
                 values.push(Err(u));

@@ -159,9 +159,10 @@ impl JudgeScore {
         format_positional(&self.template, &[pred, &label]).map(ScorePlan::Ask).map_err(Unscorable::new)
     }
 
-    /// The noise question for a response.
-    pub fn noise_prompt(pred: &str) -> String {
-        NOISE_TEMPLATE.replacen("{}", pred, 1)
+    /// The noise question for a response, from a template with one `{}` slot (the default is
+    /// [`NOISE_TEMPLATE`]; the configuration can replace it as `noise`).
+    pub fn noise_prompt(template: &str, pred: &str) -> Result<String, Unscorable> {
+        format_positional(template, &[pred]).map_err(Unscorable::new)
     }
 }
 
@@ -298,7 +299,8 @@ mod tests {
             r1.plan("a cat", &Target::Text("cat".into())).unwrap(),
             ScorePlan::Ask("d='a cat' obj='cat'".into())
         );
-        assert!(JudgeScore::noise_prompt("blurry").contains("'blurry'"));
+        assert!(JudgeScore::noise_prompt(NOISE_TEMPLATE, "blurry").unwrap().contains("'blurry'"));
+        assert_eq!(JudgeScore::noise_prompt("Noise in {}?", "x").unwrap(), "Noise in x?");
     }
 
     #[test]
