@@ -561,7 +561,12 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         let task = selected.remove(0);
         let split = match &args.split {
             Some(s) => s.clone(),
-            None => log.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string(),
+            None => {
+                // The original names P4 logs `celebrities-<type>.json`.
+                let stem = log.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let stem = if task.info().id == "P4" { stem.strip_prefix("celebrities-").unwrap_or(stem) } else { stem };
+                stem.to_string()
+            }
         };
         if !task.info().splits.contains(&split.as_str()) {
             bail!(
