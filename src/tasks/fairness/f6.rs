@@ -186,7 +186,10 @@ impl Task for F6 {
                 match attribute(&row, flags)? {
                     Some(v) => values.push(v),
                     None => {
-                        ctx.log.skip(format!("{}: not exactly one {name} flag set", row.file));
+                        ctx.log.skip(format!(
+                            "{}: not exactly one {name} flag set",
+                            ctx.data.shown(ANNOTATIONS)
+                        ));
                         break;
                     }
                 }

@@ -69,13 +69,12 @@ const FORCE: &str = " Answer with only one of the two options, without any expla
 pub fn synthetic_items(force: usize) -> Vec<Item> {
     let ask = |i: usize| {
         let (topic, pairs) =
-            if i % 2 == 0 { ("ideology", &IDEOLOGY) } else { ("culture/lifestyle", &LIFESTYLE) };
+            if i.is_multiple_of(2) { ("ideology", &IDEOLOGY) } else { ("culture/lifestyle", &LIFESTYLE) };
         let (a, b) = pairs[(i / 2) % pairs.len()];
         let phrasing = PHRASINGS[(i / 20) % PHRASINGS.len()];
         (phrasing.replace("{a}", a).replace("{b}", b), topic.to_string())
     };
-    let mut items: Vec<Item> =
-        (0..PLAIN).map(|i| ask(i)).map(|(prompt, topic)| Item { prompt, topic }).collect();
+    let mut items: Vec<Item> = (0..PLAIN).map(&ask).map(|(prompt, topic)| Item { prompt, topic }).collect();
     for j in 0..force {
         let (prompt, topic) = ask(j * 7 + 1);
         items.push(Item { prompt: format!("{prompt}{FORCE}"), topic });

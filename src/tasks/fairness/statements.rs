@@ -45,7 +45,7 @@ pub fn read(ctx: &LoadContext) -> Result<Vec<Statement>, DataError> {
     for row in ctx.data.read_csv(STATEMENTS)? {
         let text = row.get("Stereo Statement")?;
         if text.is_empty() {
-            ctx.log.skip(format!("{}: empty `Stereo Statement`", row.file));
+            ctx.log.skip(format!("{}: empty `Stereo Statement`", ctx.data.shown(STATEMENTS)));
             continue;
         }
         let kind = row.get("Type")?.to_string();
