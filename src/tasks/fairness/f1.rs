@@ -6,6 +6,7 @@
 
 use serde_json::Map;
 
+use super::{Ask, push_paired};
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::Hint;
@@ -71,15 +72,15 @@ impl Task for F1 {
         let mut b = SplitBuilder::new(INFO.id, split);
         for path in ctx.data.list_files(IMAGES)? {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let rel = format!("{IMAGES}/{name}");
-            match ctx.data.image(&rel) {
-                Ok(image) => {
-                    b.push(PROMPT, Some(image), Target::None, Map::new(), name);
-                }
-                // The original would crash on a file that is not a picture; here that sample
-                // is unscorable, with the file named.
-                Err(e) => b.push_problem(PROMPT, Target::None, Map::new(), name, e.to_string()),
-            }
+            // A file that is not a picture makes its sample unscorable (the original crashed).
+            let own = || ctx.data.image(&format!("{IMAGES}/{name}"));
+            let ask = Ask {
+                text: PROMPT.to_string(),
+                target: Target::None,
+                extra: Map::new(),
+                group: name.clone(),
+            };
+            push_paired(&mut b, ctx, INFO.id, split, own, ask)?;
         }
         Ok(b.finish())
     }

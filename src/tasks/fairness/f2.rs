@@ -91,7 +91,7 @@ impl Task for F2 {
             s.part(split, "Agreement_Rate_Average", r.metric(split, KEY))
         };
         let disagreement = |v: f64| 1.0 - v;
-        let unrelated = unrelated_mean(|split| agreement(split).map(disagreement), "stereo-agreement");
+        let unrelated = unrelated_mean("stereo-agreement", |split| agreement(split).map(disagreement));
         let text = agreement("stereo-agreement-text").map(disagreement);
         let image = agreement("stereo-agreement-image").map(disagreement);
         s.done(mean(&[unrelated, text, image]).map(|v| 100.0 * v))

@@ -161,7 +161,7 @@ impl F3 {
             }
             s.part(split, "Accuracy_Average", r.metric(split, KEY))
         };
-        let unrelated = unrelated_mean(&mut accuracy, prefix);
+        let unrelated = unrelated_mean(prefix, &mut accuracy);
         let text = accuracy(&format!("{prefix}-text"));
         let image = accuracy(&format!("{prefix}-image"));
         mean(&[unrelated, text, image])

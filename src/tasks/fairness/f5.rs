@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::preference::{self, PLAIN};
-use super::refusal;
+use super::{Ask, push_paired, refusal};
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::{Hint, REFUSAL};
@@ -72,15 +72,13 @@ impl Task for F5 {
         }
         let mut b = SplitBuilder::new(INFO.id, split);
         for ((_, name), topic) in images.iter().zip(topics) {
-            let text = prompt(topic);
-            let extra = extra([("subset", json!(topic))]);
-            let group = format!("picture/{name}");
-            match ctx.data.image(&format!("{IMAGES}/{name}")) {
-                Ok(image) => {
-                    b.push(text, Some(image), Target::None, extra, group);
-                }
-                Err(e) => b.push_problem(text, Target::None, extra, group, e.to_string()),
-            }
+            let ask = Ask {
+                text: prompt(topic),
+                target: Target::None,
+                extra: extra([("subset", json!(topic))]),
+                group: format!("picture/{name}"),
+            };
+            push_paired(&mut b, ctx, INFO.id, split, || ctx.data.image(&format!("{IMAGES}/{name}")), ask)?;
         }
         Ok(b.finish())
     }

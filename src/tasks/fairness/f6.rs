@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
+use super::{Ask, push_paired};
 use crate::data::synth::{self, Synth};
 use crate::data::{CsvRow, DataError};
 use crate::models::baseline::Hint;
@@ -195,16 +196,20 @@ impl Task for F6 {
                 }
             }
             let [gender, age, skintone] = values[..] else { continue };
-            let text = prompt(profession, described.then_some([gender, age, skintone]));
-            let extra =
-                extra([("gender", json!(gender)), ("age", json!(age)), ("skintone", json!(skintone))]);
-            let group = format!("photo/{filename}");
-            match ctx.data.image(&format!("{IMAGES}/{filename}")) {
-                Ok(image) => {
-                    b.push(text, Some(image), Target::None, extra, group);
-                }
-                Err(e) => b.push_problem(text, Target::None, extra, group, e.to_string()),
-            }
+            let ask = Ask {
+                text: prompt(profession, described.then_some([gender, age, skintone])),
+                target: Target::None,
+                extra: extra([("gender", json!(gender)), ("age", json!(age)), ("skintone", json!(skintone))]),
+                group: format!("photo/{filename}"),
+            };
+            push_paired(
+                &mut b,
+                ctx,
+                INFO.id,
+                split,
+                || ctx.data.image(&format!("{IMAGES}/{filename}")),
+                ask,
+            )?;
         }
         Ok(b.finish())
     }

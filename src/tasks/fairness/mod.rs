@@ -44,8 +44,8 @@ struct Ask {
     group: String,
 }
 
-/// Adds the sample of one record to a cross-modal split: text only (`...-text`), the record's
-/// own image (opened by `own`; a missing or unreadable one makes the sample unscorable with the
+/// Adds the sample of one record to a split, paired as its name says ([`Pairing::of`]): text
+/// only (`...-text`), the record's own image (opened by `own`; a missing or unreadable one makes the sample unscorable with the
 /// file named, where the original would crash), or a seeded draw from the unrelated pool.
 fn push_paired(
     b: &mut SplitBuilder,
@@ -68,9 +68,9 @@ fn push_paired(
     Ok(())
 }
 
-/// The mean of the three unrelated-image numbers of a cross-modal task, as the score scripts
-/// combine them.
-fn unrelated_mean(mut number: impl FnMut(&str) -> super::Num, prefix: &str) -> super::Num {
+/// The mean of a number over the three unrelated-image splits `<prefix>-unrelated-image-{color,
+/// nature,noise}`, as the score scripts combine them.
+fn unrelated_mean(prefix: &str, mut number: impl FnMut(&str) -> super::Num) -> super::Num {
     super::mean(&[
         number(&format!("{prefix}-unrelated-image-color")),
         number(&format!("{prefix}-unrelated-image-nature")),
