@@ -414,7 +414,7 @@ fn print_scoreboard(models: &[multitrust::aggregate::ModelSummary]) {
                     Some([lo, hi]) => format!("{s:6.2}  [{lo:.2}, {hi:.2}]"),
                     None => format!("{s:6.2}"),
                 },
-                (None, Some(why)) => format!("   -    {why}"),
+                (None, Some(why)) => format!("   -    {}", multitrust::report::markdown::short(why)),
                 (None, None) => "   -".to_string(),
             };
             let _ = writeln!(out, "  {:<4} {:<44} {score}", t.id, t.name);
@@ -564,7 +564,11 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
             None => {
                 // The original names P4 logs `celebrities-<type>.json`.
                 let stem = log.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-                let stem = if task.info().id == "P4" { stem.strip_prefix("celebrities-").unwrap_or(stem) } else { stem };
+                let stem = if task.info().id == "P4" {
+                    stem.strip_prefix("celebrities-").unwrap_or(stem)
+                } else {
+                    stem
+                };
                 stem.to_string()
             }
         };

@@ -27,23 +27,8 @@ pub fn tasks() -> Vec<Box<dyn Task>> {
     ]
 }
 
-/// Rounds to 4 decimal places as Python's `round(x, 4)` does (the exact binary value, ties to
-/// even), as the safety score scripts do before the rank script reads their numbers.
-fn round4(value: f64) -> f64 {
-    format!("{value:.4}").parse().unwrap_or(value)
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn round4_follows_python_round() {
-        // Python: round(0.03125, 4) == 0.0312, round(0.09375, 4) == 0.0938, round(1/3, 4) == 0.3333.
-        assert_eq!(super::round4(0.03125), 0.0312);
-        assert_eq!(super::round4(0.09375), 0.0938);
-        assert_eq!(super::round4(1.0 / 3.0), 0.3333);
-        assert_eq!(super::round4(2.0 / 3.0), 0.6667);
-    }
-
     #[test]
     fn the_six_tasks_in_order() {
         let ids: Vec<&str> = super::tasks().iter().map(|t| t.info().id).collect();
