@@ -417,7 +417,12 @@ fn print_scoreboard(models: &[multitrust::aggregate::ModelSummary]) {
                 (None, Some(why)) => format!("   -    {}", multitrust::report::markdown::short(why)),
                 (None, None) => "   -".to_string(),
             };
-            let _ = writeln!(out, "  {:<4} {:<44} {score}", t.id, t.name);
+            let unscorable = if t.unscorable > 0 {
+                format!("  ({} of {} unscorable)", t.unscorable, t.samples)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {:<4} {:<44} {score}{unscorable}", t.id, t.name);
         }
         let overall = match m.overall.score {
             Some(s) if m.overall.partial => format!("{s:.2} (partial: not comparable)"),

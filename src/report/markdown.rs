@@ -151,10 +151,15 @@ fn combined(c: &Combined) -> String {
 }
 
 fn task_cell(t: &TaskSummary) -> String {
+    let unscorable = if t.unscorable > 0 {
+        format!(" ({:.1}% unscorable)", 100.0 * t.unscorable_rate)
+    } else {
+        String::new()
+    };
     match (t.score, &t.missing) {
         (Some(s), _) => match t.ci {
-            Some([l, h]) => format!("{s:.2} [{l:.1}, {h:.1}]"),
-            None => format!("{s:.2}"),
+            Some([l, h]) => format!("{s:.2} [{l:.1}, {h:.1}]{unscorable}"),
+            None => format!("{s:.2}{unscorable}"),
         },
         (None, Some(why)) => format!("— {}", cell(&short(why))),
         (None, None) => "—".into(),
