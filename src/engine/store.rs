@@ -72,9 +72,14 @@ pub struct Store {
     pending: Arc<Mutex<HashMap<String, String>>>,
 }
 
+/// Rows are kept in arrival order (the rowid), with the fingerprints in a separate index: an
+/// answer then appends to the table's last page, and only the small index entry lands at a
+/// random place. Keying the rows themselves by fingerprint (`WITHOUT ROWID`) scatters every
+/// answer onto a page of its own, which costs about twice the CPU per answer under load.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS calls (
-    fingerprint TEXT PRIMARY KEY,
+    id          INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
     service     TEXT NOT NULL,
     request     TEXT NOT NULL,
     reply       TEXT,
@@ -82,7 +87,7 @@ CREATE TABLE IF NOT EXISTS calls (
     attempts    INTEGER NOT NULL,
     latency_ms  INTEGER NOT NULL,
     created_at  INTEGER NOT NULL
-) WITHOUT ROWID;";
+);";
 
 const UPSERT: &str = "
 INSERT INTO calls (fingerprint, service, request, reply, error, attempts, latency_ms, created_at)
