@@ -310,6 +310,16 @@ impl SplitBuilder {
         sample.problem = Some(problem);
     }
 
+    /// The task the split belongs to.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// The split's name.
+    pub fn split(&self) -> &str {
+        &self.split
+    }
+
     /// How many samples so far.
     pub fn len(&self) -> usize {
         self.samples.len()

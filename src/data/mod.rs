@@ -233,14 +233,14 @@ impl DataDir {
         Ok(entries)
     }
 
-    /// The files of a folder, sorted by name.
-    pub fn list_files(&self, rel: &str) -> Result<Vec<PathBuf>, DataError> {
-        Ok(self.list(rel)?.into_iter().filter(|p| p.is_file()).collect())
+    /// The names of the files of a folder, sorted.
+    pub fn list_files(&self, rel: &str) -> Result<Vec<String>, DataError> {
+        Ok(names(self.list(rel)?.into_iter().filter(|p| p.is_file())))
     }
 
-    /// The sub-folders of a folder, sorted by name.
-    pub fn list_dirs(&self, rel: &str) -> Result<Vec<PathBuf>, DataError> {
-        Ok(self.list(rel)?.into_iter().filter(|p| p.is_dir()).collect())
+    /// The names of the sub-folders of a folder, sorted.
+    pub fn list_dirs(&self, rel: &str) -> Result<Vec<String>, DataError> {
+        Ok(names(self.list(rel)?.into_iter().filter(|p| p.is_dir())))
     }
 
     /// Opens an image inside the data folder: hashes it and reads its type from its first bytes.
@@ -349,6 +349,12 @@ fn hash_file(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
         hasher.update(&buf[..n]);
     }
     Ok((hex(&hasher.finalize()), head))
+}
+
+/// The last components of paths (a name that is not UTF-8 is shown with replacement
+/// characters, and then names no file: opening it fails with the name shown).
+fn names(paths: impl Iterator<Item = PathBuf>) -> Vec<String> {
+    paths.filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).collect()
 }
 
 fn is_hidden(path: &Path) -> bool {

@@ -57,15 +57,9 @@ impl Pools {
         if let Some(pool) = self.cache.lock().ok().and_then(|c| c.get(&kind).cloned()) {
             return Ok(pool);
         }
-        let mut files: Vec<(String, std::path::PathBuf)> = data
-            .list_files(POOL_DIR)?
-            .into_iter()
-            .filter_map(|p| {
-                let name = p.file_name()?.to_str()?.to_string();
-                name.contains(kind.word()).then_some((name, p))
-            })
-            .collect();
-        files.sort_by(|a, b| natural_cmp(&a.0, &b.0));
+        let mut files: Vec<String> =
+            data.list_files(POOL_DIR)?.into_iter().filter(|name| name.contains(kind.word())).collect();
+        files.sort_by(|a, b| natural_cmp(a, b));
         if files.is_empty() {
             return Err(DataError::Missing {
                 path: data.shown(&format!("{POOL_DIR}/*{}*", kind.word())),
@@ -78,7 +72,7 @@ impl Pools {
         }
         let images = files
             .iter()
-            .map(|(name, _)| data.image(&format!("{POOL_DIR}/{name}")))
+            .map(|name| data.image(&format!("{POOL_DIR}/{name}")))
             .collect::<Result<Vec<_>, _>>()?;
         let pool = Arc::new(images);
         if let Ok(mut cache) = self.cache.lock() {

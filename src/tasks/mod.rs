@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
+use serde_json::{Map, Value as Json};
 
 use crate::data::synth::Synth;
 use crate::data::unrelated::{Pools, Unrelated, draw};
 use crate::data::{DataDir, DataError, LoadLog};
 use crate::models::baseline::Hint;
-use crate::sample::{ImageRef, Sample};
+use crate::sample::{ImageRef, Sample, SplitBuilder, Target};
 use crate::scoring::{Chain, SampleScore, SplitScores};
 
 /// The five aspects.
@@ -129,6 +130,19 @@ pub struct TaskInfo {
     pub sub_aspect: SubAspect,
     /// The splits (the original's dataset ids), in the order the original runs them.
     pub splits: &'static [&'static str],
+}
+
+/// What one record asks, before it is paired with an image ([`LoadContext::push_paired`]).
+#[derive(Debug)]
+pub struct Ask {
+    /// The prompt.
+    pub text: String,
+    /// What the evaluators compare the answer with.
+    pub target: Target,
+    /// Extra fields for the evaluators.
+    pub extra: Map<String, Json>,
+    /// The resampling group of the bootstrap.
+    pub group: String,
 }
 
 /// What a loader needs: the data folder, the run seed, the unrelated-image pools, where to
@@ -446,5 +460,28 @@ impl LoadContext {
             Pairing::Own => own().map(Some),
             Pairing::Unrelated(kind) => self.unrelated_one(kind, task, split, position).map(Some),
         }
+    }
+
+    /// Adds the sample of one record to a split, with the image `pairing` gives it (see
+    /// [`LoadContext::pair`]). A missing or unreadable own image makes that sample unscorable,
+    /// naming the file (the original would fail when sending it); an unrelated pool that cannot
+    /// be read is an error for the whole split.
+    pub fn push_paired(
+        &self,
+        b: &mut SplitBuilder,
+        pairing: Pairing,
+        own: impl FnOnce() -> Result<ImageRef, DataError>,
+        ask: Ask,
+    ) -> Result<(), DataError> {
+        match self.pair(pairing, own, b.task(), b.split(), b.len()) {
+            Ok(image) => {
+                b.push(ask.text, image, ask.target, ask.extra, ask.group);
+            }
+            Err(e) if pairing == Pairing::Own => {
+                b.push_problem(ask.text, ask.target, ask.extra, ask.group, e.to_string())
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 }

@@ -6,13 +6,12 @@
 
 use serde_json::Map;
 
-use super::{Ask, push_paired};
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::{Chain, Judge, Metric, Rule, Step};
-use crate::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
 
 /// The task.
 #[derive(Debug)]
@@ -70,8 +69,7 @@ impl Task for F1 {
 
     fn load(&self, split: &str, ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
         let mut b = SplitBuilder::new(INFO.id, split);
-        for path in ctx.data.list_files(IMAGES)? {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for name in ctx.data.list_files(IMAGES)? {
             // A file that is not a picture makes its sample unscorable (the original crashed).
             let own = || ctx.data.image(&format!("{IMAGES}/{name}"));
             let ask = Ask {
@@ -80,7 +78,7 @@ impl Task for F1 {
                 extra: Map::new(),
                 group: name.clone(),
             };
-            push_paired(&mut b, ctx, INFO.id, split, own, ask)?;
+            ctx.push_paired(&mut b, Pairing::of(split), own, ask)?;
         }
         Ok(b.finish())
     }

@@ -7,13 +7,13 @@
 use serde_json::json;
 
 use super::statements::{self, Statement, TYPES};
-use super::{Ask, push_paired, unrelated_mean};
+use super::unrelated_mean;
 use crate::data::DataError;
 use crate::data::synth::Synth;
 use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 use crate::scoring::{Chain, Metric, Rule};
-use crate::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Task for F2 {
                 extra: extra([("subset", json!(kind))]),
                 group: st.group(),
             };
-            push_paired(&mut b, ctx, INFO.id, split, || ctx.data.image(&st.image()), ask)?;
+            ctx.push_paired(&mut b, Pairing::of(split), || ctx.data.image(&st.image()), ask)?;
         }
         Ok(b.finish())
     }

@@ -8,13 +8,13 @@
 use serde_json::json;
 
 use super::statements::{self, TYPES};
-use super::{Ask, push_paired, unrelated_mean};
+use super::unrelated_mean;
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 use crate::scoring::{Chain, Metric, Rule};
-use crate::tasks::{LoadContext, Num, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Num, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -122,11 +122,9 @@ impl F3 {
                 extra: extra([("subset", json!(label))]),
                 group: format!("sentence/{number}"),
             };
-            push_paired(
+            ctx.push_paired(
                 &mut b,
-                ctx,
-                INFO.id,
-                split,
+                Pairing::of(split),
                 || ctx.data.image(&format!("{SENTENCE_IMAGES}/{number}.png")),
                 ask,
             )?;
@@ -146,7 +144,7 @@ impl F3 {
                 extra: extra([("subset", json!(st.kind))]),
                 group: format!("statement/{}", st.group()),
             };
-            push_paired(&mut b, ctx, INFO.id, split, || ctx.data.image(&st.image()), ask)?;
+            ctx.push_paired(&mut b, Pairing::of(split), || ctx.data.image(&st.image()), ask)?;
         }
         Ok(b.finish())
     }

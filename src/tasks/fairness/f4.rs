@@ -6,13 +6,13 @@
 
 use serde_json::Map;
 
-use super::{Ask, push_paired, refusal, unrelated_mean};
+use super::{refusal, unrelated_mean};
 use crate::data::synth::{self, Synth};
 use crate::data::{DataError, natural_cmp};
 use crate::models::baseline::{Hint, REFUSAL};
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::Chain;
-use crate::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -52,12 +52,7 @@ impl Task for F4 {
     /// every split (text only included), as the original zips them.
     fn load(&self, split: &str, ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
         let rows = ctx.data.read_csv(QUESTIONS)?;
-        let mut images: Vec<String> = ctx
-            .data
-            .list_files(IMAGES)?
-            .iter()
-            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-            .collect();
+        let mut images = ctx.data.list_files(IMAGES)?;
         images.sort_by(|a, b| natural_cmp(a, b));
         for _ in images.len()..rows.len() {
             ctx.log.skip(format!(
@@ -77,7 +72,12 @@ impl Task for F4 {
                 extra: Map::new(),
                 group: format!("query/{i}"),
             };
-            push_paired(&mut b, ctx, INFO.id, split, || ctx.data.image(&format!("{IMAGES}/{image}")), ask)?;
+            ctx.push_paired(
+                &mut b,
+                Pairing::of(split),
+                || ctx.data.image(&format!("{IMAGES}/{image}")),
+                ask,
+            )?;
         }
         Ok(b.finish())
     }

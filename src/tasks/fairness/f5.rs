@@ -7,13 +7,13 @@
 use serde_json::json;
 
 use super::preference::{self, PLAIN};
-use super::{Ask, push_paired, refusal};
+use super::refusal;
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::{Hint, REFUSAL};
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 use crate::scoring::Chain;
-use crate::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
 
 /// The task.
 #[derive(Debug)]
@@ -49,8 +49,7 @@ impl Task for F5 {
     /// `preference.json` (the original cuts both to the shorter list).
     fn load(&self, split: &str, ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
         let mut images = Vec::new();
-        for path in ctx.data.list_files(IMAGES)? {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for name in ctx.data.list_files(IMAGES)? {
             let stem = name.split('.').next().unwrap_or_default();
             let number: u64 = stem.trim().parse().map_err(|_| {
                 DataError::malformed(
@@ -78,7 +77,7 @@ impl Task for F5 {
                 extra: extra([("subset", json!(topic))]),
                 group: format!("picture/{name}"),
             };
-            push_paired(&mut b, ctx, INFO.id, split, || ctx.data.image(&format!("{IMAGES}/{name}")), ask)?;
+            ctx.push_paired(&mut b, Pairing::of(split), || ctx.data.image(&format!("{IMAGES}/{name}")), ask)?;
         }
         Ok(b.finish())
     }

@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-use super::{Ask, push_paired};
 use crate::data::synth::{self, Synth};
 use crate::data::{CsvRow, DataError};
 use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 use crate::scoring::{Chain, Metric, Rule};
-use crate::tasks::{LoadContext, Missing, Num, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::tasks::{
+    Ask, LoadContext, Missing, Num, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore,
+};
 
 /// The task.
 #[derive(Debug)]
@@ -202,11 +203,9 @@ impl Task for F6 {
                 extra: extra([("gender", json!(gender)), ("age", json!(age)), ("skintone", json!(skintone))]),
                 group: format!("photo/{filename}"),
             };
-            push_paired(
+            ctx.push_paired(
                 &mut b,
-                ctx,
-                INFO.id,
-                split,
+                Pairing::of(split),
                 || ctx.data.image(&format!("{IMAGES}/{filename}")),
                 ask,
             )?;

@@ -8,14 +8,14 @@
 use serde_json::json;
 
 use super::preference::{self, PLAIN};
-use super::{Ask, push_paired, refusal};
+use super::refusal;
 use crate::data::DataError;
 use crate::data::synth::{self, Synth};
 use crate::models::baseline::{Hint, REFUSAL};
 use crate::rng::Rng;
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 use crate::scoring::Chain;
-use crate::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -78,7 +78,7 @@ impl Task for F7 {
                 extra: extra([("subset", json!(labelled.topic))]),
                 group: format!("item/{}", offset + j),
             };
-            push_paired(&mut b, ctx, INFO.id, split, own, ask)?;
+            ctx.push_paired(&mut b, Pairing::of(split), own, ask)?;
         }
         Ok(b.finish())
     }

@@ -1,7 +1,6 @@
 //! Fairness tasks: stereotype (F1–F4) and bias & preference (F5–F7).
 //!
-//! Shared here: how a cross-modal split pairs a record with an image ([`push_paired`]);
-//! in sibling modules, the stereotype statements that F2 and F3 both read ([`statements`]),
+//! Shared in sibling modules: the stereotype statements that F2 and F3 both read ([`statements`]),
 //! the preference questions that F5 and F7 both read ([`preference`]), and the refusal rate
 //! that F4, F5 and F7 all score ([`refusal`]).
 
@@ -16,11 +15,7 @@ pub mod preference;
 pub mod refusal;
 pub mod statements;
 
-use serde_json::{Map, Value as Json};
-
-use super::{LoadContext, Pairing, Task};
-use crate::data::DataError;
-use crate::sample::{ImageRef, SplitBuilder, Target};
+use super::Task;
 
 /// The fairness tasks, in order.
 pub fn tasks() -> Vec<Box<dyn Task>> {
@@ -33,39 +28,6 @@ pub fn tasks() -> Vec<Box<dyn Task>> {
         Box::new(f6::F6),
         Box::new(f7::F7),
     ]
-}
-
-/// What one record asks, before it is paired with an image.
-#[derive(Debug)]
-struct Ask {
-    text: String,
-    target: Target,
-    extra: Map<String, Json>,
-    group: String,
-}
-
-/// Adds the sample of one record to a split, paired as its name says ([`Pairing::of`]): text
-/// only (`...-text`), the record's own image (opened by `own`; a missing or unreadable one makes the sample unscorable with the
-/// file named, where the original would crash), or a seeded draw from the unrelated pool.
-fn push_paired(
-    b: &mut SplitBuilder,
-    ctx: &LoadContext,
-    task: &str,
-    split: &str,
-    own: impl FnOnce() -> Result<ImageRef, DataError>,
-    ask: Ask,
-) -> Result<(), DataError> {
-    let pairing = Pairing::of(split);
-    match ctx.pair(pairing, own, task, split, b.len()) {
-        Ok(image) => {
-            b.push(ask.text, image, ask.target, ask.extra, ask.group);
-        }
-        Err(e) if pairing == Pairing::Own => {
-            b.push_problem(ask.text, ask.target, ask.extra, ask.group, e.to_string())
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(())
 }
 
 /// The mean of a number over the three unrelated-image splits `<prefix>-unrelated-image-{color,

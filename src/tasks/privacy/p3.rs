@@ -14,7 +14,7 @@ use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::rules::MatchAndScore;
 use crate::scoring::{Chain, Metric, Rule};
-use crate::tasks::{LoadContext, Num, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Num, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -105,16 +105,8 @@ impl Task for P3 {
         for (i, (vignette, label)) in prompts.iter().zip(labels).enumerate() {
             let (text, target, group) = (prompt(vignette), Target::Float(label), format!("confaide/{i}"));
             let own = || ctx.data.image(&format!("{IMAGES}/{}.png", i % IMG_NUM));
-            match ctx.pair(pairing, own, INFO.id, split, i) {
-                Ok(image) => {
-                    b.push(text, image, target, Map::new(), group);
-                }
-                // The original does not check the image; a missing one makes that sample unscorable.
-                Err(e) if pairing == Pairing::Own => {
-                    b.push_problem(text, target, Map::new(), group, e.to_string())
-                }
-                Err(e) => return Err(e),
-            }
+            // The original does not check the image; a missing one makes that sample unscorable.
+            ctx.push_paired(&mut b, pairing, own, Ask { text, target, extra: Map::new(), group })?;
         }
         Ok(b.finish())
     }

@@ -13,7 +13,7 @@ use crate::models::baseline::Hint;
 use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::{Chain, Metric, Rule};
 use crate::tasks::SubAspect;
-use crate::tasks::{LoadContext, Pairing, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Pairing, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -103,16 +103,8 @@ impl Task for R3 {
                 let text = prompt(&record.sentence);
                 let group = format!("{category}/{id}");
                 let own = || ctx.data.image(&format!("{RELATED}/{id}.png"));
-                match ctx.pair(Pairing::of(split), own, INFO.id, split, b.len()) {
-                    Ok(image) => {
-                        b.push(text, image, target, Map::new(), group);
-                    }
-                    // A missing related image makes that sample unscorable, naming the file.
-                    Err(e) if Pairing::of(split) == Pairing::Own => {
-                        b.push_problem(text, target, Map::new(), group, e.to_string())
-                    }
-                    Err(e) => return Err(e),
-                }
+                let ask = Ask { text, target, extra: Map::new(), group };
+                ctx.push_paired(&mut b, Pairing::of(split), own, ask)?;
             }
         }
         Ok(b.finish())

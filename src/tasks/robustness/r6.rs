@@ -13,7 +13,7 @@ use crate::sample::{Sample, SplitBuilder, Target};
 use crate::scoring::judge::python_str;
 use crate::scoring::rules::advglue_mapping;
 use crate::scoring::{Chain, Metric, Rule};
-use crate::tasks::{LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 
 /// The task.
 #[derive(Debug)]
@@ -158,16 +158,7 @@ impl Task for R6 {
                 // A record's samples in the five splits of its data set are resampled together.
                 let group = format!("{dir}/{task}/{idx}");
                 let own = || ctx.data.image(&format!("{dir}/related/{task}/{idx}.png"));
-                match ctx.pair(pairing, own, INFO.id, split, b.len()) {
-                    Ok(image) => {
-                        b.push(text, image, target, Map::new(), group);
-                    }
-                    // A missing related image makes that sample unscorable, naming the file.
-                    Err(e) if pairing == Pairing::Own => {
-                        b.push_problem(text, target, Map::new(), group, e.to_string())
-                    }
-                    Err(e) => return Err(e),
-                }
+                ctx.push_paired(&mut b, pairing, own, Ask { text, target, extra: Map::new(), group })?;
             }
         }
         Ok(b.finish())

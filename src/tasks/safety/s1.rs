@@ -48,13 +48,11 @@ impl Task for S1 {
     /// files sorted by name): one sample. Target none.
     fn load(&self, split: &str, ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
         let mut b = SplitBuilder::new(INFO.id, split);
-        for folder in ctx.data.list_dirs(DIR)? {
-            let category = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for category in ctx.data.list_dirs(DIR)? {
             let rel = format!("{DIR}/{category}");
             let files = ctx.data.list_files(&rel)?;
             for prompt in PROMPTS {
-                for file in &files {
-                    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                for name in &files {
                     let group = format!("{category}/{name}");
                     match ctx.data.image(&format!("{rel}/{name}")) {
                         Ok(image) => {

@@ -142,8 +142,7 @@ impl Task for S2 {
     /// expected keywords as extra fields for the judge.
     fn load(&self, split: &str, ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
         let mut b = SplitBuilder::new(INFO.id, split);
-        for folder in ctx.data.list_dirs(DIR)? {
-            let name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for name in ctx.data.list_dirs(DIR)? {
             let Some(class) = CLASSES.iter().find(|c| c.name == name) else {
                 let known: Vec<&str> = CLASSES.iter().map(|c| c.name).collect();
                 ctx.log.skip(format!(
@@ -158,7 +157,6 @@ impl Task for S2 {
             for &q in questions(split) {
                 let (question, keywords) = class.questions[q];
                 for file in &files {
-                    let file = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     let fields =
                         extra([("QUESTION", json!(question)), ("EXPECTED_KEYWORDS", json!(keywords))]);
                     let group = format!("{name}/{file}");

@@ -47,10 +47,7 @@ fn folder_images(ctx: &LoadContext, rel: &str) -> Result<Vec<Result<ImageRef, St
         .data
         .list_files(rel)?
         .iter()
-        .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            ctx.data.image(&format!("{rel}/{name}")).map_err(|e| e.to_string())
-        })
+        .map(|name| ctx.data.image(&format!("{rel}/{name}")).map_err(|e| e.to_string()))
         .collect())
 }
 

@@ -165,7 +165,7 @@ pub mod assistance {
     use crate::data::DataError;
     use crate::data::synth::Synth;
     use crate::sample::{Sample, SplitBuilder};
-    use crate::tasks::{LoadContext, Pairing};
+    use crate::tasks::{Ask, LoadContext, Pairing};
 
     /// The annotation file shared by T4 and T7.
     pub const ANNOTATION: &str = "truthfulness/query_text/query_g_assistance.json";
@@ -201,15 +201,7 @@ pub mod assistance {
             let text = prompt(&record.query);
             let group = at(i);
             let image = || ctx.data.image(&format!("{own}/{}", record.image));
-            match ctx.pair(pairing, image, task, split, b.len()) {
-                Ok(image) => {
-                    b.push(text, image, target, Map::new(), group);
-                }
-                Err(e) if pairing == Pairing::Own => {
-                    b.push_problem(text, target, Map::new(), group, e.to_string())
-                }
-                Err(e) => return Err(e),
-            }
+            ctx.push_paired(&mut b, pairing, image, Ask { text, target, extra: Map::new(), group })?;
         }
         Ok(b.finish())
     }
