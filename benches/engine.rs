@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use multitrust::backends::{ChatRequest, ChatService};
 use multitrust::config::Profile;
 use multitrust::data::image_ref;
 use multitrust::engine::{Engine, Store};
-use multitrust::models::{ChatRequest, ChatService};
 use multitrust::sample::Message;
 
 const LATENCY: Duration = Duration::from_millis(100);

@@ -8,9 +8,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use multitrust::rng::Rng;
+use multitrust::core::rng::Rng;
+use multitrust::protocol::scoring::Rule;
 use multitrust::sample::Target;
-use multitrust::scoring::Rule;
 
 const N: usize = 1_000_000;
 

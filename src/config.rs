@@ -5,14 +5,51 @@
 //! is then a secret to keep); they never enter fingerprints, logs, stores or outputs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::Limits;
-use crate::models::Secret;
+use crate::core::{Limits, Secret, sha256_hex};
+
+/// A problem with the configuration or a model named on the command line; the message names
+/// the file, the field and what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read the configuration: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: invalid configuration: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (it names the line and the key).
+        message: String,
+    },
+    /// A field has a value that cannot be used.
+    #[error("{path}: {field} = {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field, as a dotted path (`models.qwen.timeout_s`).
+        field: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// A model named on the command line is neither a profile nor `PROVIDER:MODEL`.
+    #[error("{0}")]
+    Model(String),
+    /// A hosted API has no key.
+    #[error("{0}")]
+    NoKey(String),
+}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,24 +71,87 @@ pub struct Config {
     /// `TASK:SPLIT` (`T1:g-basic-grounding`). Use them to supply the original's wording.
     #[serde(default)]
     pub templates: BTreeMap<String, String>,
+    /// A templates file written by `multitrust templates import` (relative to this file); its
+    /// templates apply first, then those of `templates`.
+    #[serde(default)]
+    pub templates_file: Option<PathBuf>,
+}
+
+/// A templates file as `multitrust templates import` writes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesFile {
+    /// Where the texts were read from.
+    #[serde(default)]
+    pub source: BTreeMap<String, String>,
+    /// The templates, by name.
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
 }
 
 impl Config {
-    /// Reads a configuration file; a clear error names the file and the problem.
-    pub fn load(path: &Path) -> Result<Config, String> {
+    /// Reads a configuration file (and the templates file it names), and checks every number
+    /// and duration; a clear error names the file, the field and the problem.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read the configuration: {e}", path.display()))?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| format!("{}: invalid configuration: {e}", path.display()))?;
+            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
         for (name, profile) in &mut config.models {
             profile.name = name.clone();
+        }
+        config.validate(&shown)?;
+        if let Some(file) = &config.templates_file {
+            let file = path.parent().map(|dir| dir.join(file)).unwrap_or_else(|| file.clone());
+            let imported = TemplatesFile::load(&file)?;
+            let mut templates = imported.templates;
+            templates.append(&mut config.templates);
+            config.templates = templates;
         }
         Ok(config)
     }
 
+    /// Checks the numbers and durations of every profile and endpoint.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        for (name, profile) in &self.models {
+            profile.validate().map_err(|(field, message)| ConfigError::Invalid {
+                path: path.to_string(),
+                field: format!("models.{name}.{field}"),
+                message,
+            })?;
+        }
+        let sections = [
+            ("moderation", &self.classifiers.moderation),
+            ("perspective", &self.classifiers.perspective),
+            ("harmbench", &self.classifiers.harmbench),
+            ("action", &self.classifiers.action),
+        ];
+        for (name, endpoint) in sections {
+            if let Some(endpoint) = endpoint {
+                endpoint.limits().map_err(|(field, message)| ConfigError::Invalid {
+                    path: path.to_string(),
+                    field: format!("classifiers.{name}.{field}"),
+                    message,
+                })?;
+            }
+        }
+        if !(0.0..=1.0).contains(&self.run.max_unscorable) {
+            return Err(ConfigError::Invalid {
+                path: path.to_string(),
+                field: "run.max_unscorable".into(),
+                message: format!(
+                    "{} is not a share between 0 and 1 (0.2 means 20%)",
+                    self.run.max_unscorable
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Resolves a model named on the command line: a profile name, or `PROVIDER:MODEL` (with
     /// an optional base URL that overrides the provider's default).
-    pub fn resolve_model(&self, spec: &str, base_url: Option<&str>) -> Result<Profile, String> {
+    pub fn resolve_model(&self, spec: &str, base_url: Option<&str>) -> Result<Profile, ConfigError> {
         if let Some(profile) = self.models.get(spec) {
             let mut profile = profile.clone();
             if let Some(url) = base_url {
@@ -73,6 +173,16 @@ pub struct RunDefaults {
     /// The largest share of unscorable samples a run accepts before it fails.
     #[serde(default = "default_max_unscorable")]
     pub max_unscorable: f64,
+}
+
+impl TemplatesFile {
+    /// Reads a templates file.
+    pub fn load(path: &Path) -> Result<TemplatesFile, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, message: e.to_string() })
+    }
 }
 
 impl Default for RunDefaults {
@@ -177,19 +287,23 @@ pub struct Profile {
     /// Anthropic's `anthropic-version` header (default `2023-06-01`).
     #[serde(default)]
     pub anthropic_version: Option<String>,
+    /// Consecutive unreachable attempts before the engine stops sending to this endpoint
+    /// (default 10; 0 turns the circuit breaker off).
+    #[serde(default)]
+    pub breaker_failures: Option<u32>,
 }
 
 impl Profile {
     /// A profile from `PROVIDER:MODEL`, e.g. `openai:gpt-4o`, `baseline:oracle`. The
     /// local-server names `vllm`, `sglang`, `ollama`, `llamacpp` and `lmstudio` mean the
     /// OpenAI API at that server's usual local address.
-    pub fn shorthand(spec: &str, base_url: Option<&str>) -> Result<Profile, String> {
+    pub fn shorthand(spec: &str, base_url: Option<&str>) -> Result<Profile, ConfigError> {
         let Some((provider, model)) = spec.split_once(':') else {
-            return Err(format!(
+            return Err(ConfigError::Model(format!(
                 "`{spec}` is neither a profile of the configuration nor PROVIDER:MODEL \
                  (e.g. openai:gpt-4o, anthropic:claude-sonnet-4-5, gemini:gemini-2.5-pro, \
                  baseline:oracle)"
-            ));
+            )));
         };
         let (provider, local_url) = match provider.to_ascii_lowercase().as_str() {
             "openai" => (Provider::Openai, None),
@@ -202,20 +316,20 @@ impl Profile {
             "llamacpp" | "llama.cpp" => (Provider::Openai, Some("http://127.0.0.1:8080/v1")),
             "lmstudio" => (Provider::Openai, Some("http://127.0.0.1:1234/v1")),
             other => {
-                return Err(format!(
+                return Err(ConfigError::Model(format!(
                     "unknown provider `{other}` in `{spec}`: use openai, anthropic, gemini or \
                      baseline (or vllm, sglang, ollama, llamacpp, lmstudio for local servers)"
-                ));
+                )));
             }
         };
         if model.is_empty() {
-            return Err(format!("`{spec}` names no model after the colon"));
+            return Err(ConfigError::Model(format!("`{spec}` names no model after the colon")));
         }
         if provider == Provider::Baseline && !["refuse", "comply", "oracle", "random"].contains(&model) {
-            return Err(format!(
+            return Err(ConfigError::Model(format!(
                 "unknown baseline `{model}`: use baseline:refuse, baseline:comply, \
                  baseline:oracle or baseline:random"
-            ));
+            )));
         }
         Ok(Profile {
             name: spec.to_string(),
@@ -233,6 +347,7 @@ impl Profile {
             headers: BTreeMap::new(),
             params: BTreeMap::new(),
             anthropic_version: None,
+            breaker_failures: None,
         })
     }
 
@@ -255,15 +370,15 @@ impl Profile {
 
     /// Checks that a hosted API (OpenAI's, Anthropic's, Google's) has a key; local servers may
     /// go without. Called before anything is sent, not when only the store is read.
-    pub fn check_key(&self) -> Result<(), String> {
+    pub fn check_key(&self) -> Result<(), ConfigError> {
         let hosted = ["api.openai.com", "api.anthropic.com", "googleapis.com"];
         let base = self.base_url();
         if !self.is_baseline() && self.key().expose().is_none() && hosted.iter().any(|h| base.contains(h)) {
-            return Err(format!(
+            return Err(ConfigError::NoKey(format!(
                 "{}: no API key; set {} (or api_key_env in the profile)",
                 self.name,
                 self.key_hint()
-            ));
+            )));
         }
         Ok(())
     }
@@ -280,29 +395,65 @@ impl Profile {
         self.provider == Provider::Baseline
     }
 
-    /// The name used for folders and tables: the profile name made safe for a path.
+    /// The name used for folders: see [`safe_label`].
     pub fn label(&self) -> String {
         safe_label(&self.name)
     }
 
-    /// The engine limits of this profile.
+    /// Checks the numbers and durations; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        self.try_limits().map(|_| ())
+    }
+
+    /// The engine limits of this profile (the defaults where a value is invalid; the
+    /// configuration is validated when it is loaded).
     pub fn limits(&self) -> Limits {
+        self.try_limits().unwrap_or_default()
+    }
+
+    fn try_limits(&self) -> Result<Limits, (String, String)> {
         let defaults = Limits::default();
-        Limits {
-            concurrency: self.concurrency.unwrap_or(defaults.concurrency).max(1),
-            rpm: self.rpm.filter(|&r| r > 0),
-            tpm: self.tpm.filter(|&t| t > 0),
-            timeout: self.timeout_s.map(Duration::from_secs_f64).unwrap_or(defaults.timeout),
-            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts).max(1),
-            max_delay: self.max_retry_delay_s.map(Duration::from_secs_f64).unwrap_or(defaults.max_delay),
+        let seconds = |field: &str, value: Option<f64>, default: Duration| match value {
+            None => Ok(default),
+            Some(v) => Limits::seconds(v).map_err(|m| (field.to_string(), m)),
+        };
+        Ok(Limits {
+            concurrency: positive("concurrency", self.concurrency, defaults.concurrency)?,
+            rpm: self.rpm.map(|r| positive("rpm", Some(r), 1)).transpose()?,
+            tpm: self.tpm.map(|t| positive("tpm", Some(t), 1)).transpose()?,
+            timeout: seconds("timeout_s", self.timeout_s, defaults.timeout)?,
+            max_attempts: positive("max_attempts", self.max_attempts, defaults.max_attempts)?,
+            max_delay: seconds("max_retry_delay_s", self.max_retry_delay_s, defaults.max_delay)?,
+            breaker_failures: self.breaker_failures.unwrap_or(defaults.breaker_failures),
             ..defaults
-        }
+        })
     }
 }
 
-/// A name made safe for a file name: anything but letters, digits, `-`, `_` and `.` becomes `_`.
+/// A count from the configuration that must be at least 1.
+fn positive<T: Copy + PartialOrd + From<u8> + std::fmt::Display>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, (String, String)> {
+    match value {
+        None => Ok(default),
+        Some(v) if v >= T::from(1) => Ok(v),
+        Some(v) => Err((field.to_string(), format!("{v} must be at least 1"))),
+    }
+}
+
+/// A name made safe for a folder: letters, digits, `-`, `_` and `.` are kept and anything else
+/// becomes `_`; when something was replaced, the first 8 hex digits of the name's SHA-256 are
+/// added, so that two different names never get the same folder (`a/b` and `a_b`).
 pub fn safe_label(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if safe == name && !safe.is_empty() && safe != "." && safe != ".." {
+        safe
+    } else {
+        format!("{safe}-{}", &sha256_hex(name.as_bytes())[..8])
+    }
 }
 
 /// The classifier and moderation endpoints (spec §5.10–5.13).
@@ -367,16 +518,19 @@ impl Endpoint {
         Secret::new(std::env::var(var).ok())
     }
 
-    /// The engine limits of this endpoint.
-    pub fn limits(&self) -> Limits {
+    /// The engine limits of this endpoint; the error names the field that is invalid.
+    pub fn limits(&self) -> Result<Limits, (String, String)> {
         let defaults = Limits::default();
-        Limits {
-            concurrency: self.concurrency.unwrap_or(defaults.concurrency).max(1),
-            rpm: self.rpm.filter(|&r| r > 0),
-            timeout: self.timeout_s.map(Duration::from_secs_f64).unwrap_or(defaults.timeout),
-            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+        Ok(Limits {
+            concurrency: positive("concurrency", self.concurrency, defaults.concurrency)?,
+            rpm: self.rpm.map(|r| positive("rpm", Some(r), 1)).transpose()?,
+            timeout: match self.timeout_s {
+                None => defaults.timeout,
+                Some(v) => Limits::seconds(v).map_err(|m| ("timeout_s".to_string(), m))?,
+            },
+            max_attempts: positive("max_attempts", self.max_attempts, defaults.max_attempts)?,
             ..defaults
-        }
+        })
     }
 }
 
@@ -391,10 +545,10 @@ mod tests {
         assert_eq!(p.base_url(), "http://127.0.0.1:9/v1");
         let v = Profile::shorthand("vllm:Qwen/Qwen2-VL-7B", None).unwrap();
         assert_eq!(v.base_url(), "http://127.0.0.1:8000/v1");
-        assert_eq!(v.label(), "vllm_Qwen_Qwen2-VL-7B");
+        assert!(v.label().starts_with("vllm_Qwen_Qwen2-VL-7B-"), "{}", v.label());
         assert!(Profile::shorthand("baseline:nope", None).is_err());
-        assert!(Profile::shorthand("nocolon", None).unwrap_err().contains("PROVIDER:MODEL"));
-        assert!(Profile::shorthand("foo:bar", None).unwrap_err().contains("unknown provider"));
+        assert!(Profile::shorthand("nocolon", None).unwrap_err().to_string().contains("PROVIDER:MODEL"));
+        assert!(Profile::shorthand("foo:bar", None).unwrap_err().to_string().contains("unknown provider"));
     }
 
     #[test]
@@ -423,7 +577,37 @@ mod tests {
         assert_eq!(p.params["top_p"], serde_json::json!(1.0));
         assert!(config.classifiers.harmbench.is_some());
         std::fs::write(tmp.path(), "[models.x]\nprovider = \"openai\"\nmodle = \"y\"\n").unwrap();
-        let err = Config::load(tmp.path()).unwrap_err();
+        let err = Config::load(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("modle"), "{err}");
+    }
+
+    #[test]
+    fn labels_never_collide_and_plain_names_stay() {
+        assert_eq!(safe_label("qwen-local"), "qwen-local");
+        assert_ne!(safe_label("a/b"), safe_label("a_b"));
+        assert_ne!(safe_label("a/b"), safe_label("a:b"));
+        assert!(safe_label("a/b").starts_with("a_b-"));
+        assert_ne!(safe_label(".."), "..");
+    }
+
+    #[test]
+    fn invalid_numbers_name_the_field_and_file() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        for (field, value) in [
+            ("timeout_s", "-1"),
+            ("timeout_s", "nan"),
+            ("max_retry_delay_s", "1e300"),
+            ("concurrency", "0"),
+            ("max_attempts", "0"),
+        ] {
+            let text = format!("[models.m]\nprovider = \"openai\"\nmodel = \"x\"\n{field} = {value}\n");
+            std::fs::write(tmp.path(), text).unwrap();
+            let err = Config::load(tmp.path()).unwrap_err().to_string();
+            assert!(err.contains(&format!("models.m.{field}")), "{err}");
+            assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+        }
+        std::fs::write(tmp.path(), "[run]\nmax_unscorable = 20\n").unwrap();
+        let err = Config::load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("run.max_unscorable") && err.contains("between 0 and 1"), "{err}");
     }
 }

@@ -1,22 +1,29 @@
 //! multitrust: measures how trustworthy a multimodal LLM is, the way the MultiTrust benchmark
 //! defines it.
 //!
-//! The data flows one way, one module per stage:
-//! [`data`] (loaders, synthetic suite) → [`sample::Sample`] → [`tasks`] (how each task asks and
-//! scores) → [`models`] (request building, backends) → [`engine`] (concurrency, rate limits,
-//! retries, the response store) → [`scoring`] (evaluator chains, metrics) → [`aggregate`]
-//! (sub-aspects, overall score, confidence intervals) → [`report`] (the run directory).
+//! The crate is layered along the data flow; each layer uses only the layers below it
+//! (`docs/architecture.md` draws the picture):
+//!
+//! - [`core`]: primitives every layer shares (identity, limits, call errors, secrets,
+//!   unscorable outcomes, needs, the seeded generator);
+//! - [`sample`]: the data model, a [`sample::Sample`] put to a model;
+//! - [`config`]: the configuration file (profiles, judge, classifiers, templates);
+//! - [`data`]: reading the official data layout, inside the data folder only;
+//! - [`protocol`]: the benchmark itself, free of network and clocks: the 32 tasks, the
+//!   evaluator chains, rules and metrics, the score and aggregation formulas, and the
+//!   synthetic fixtures;
+//! - [`engine`]: sending requests to services with limits, retries and the response store;
+//! - [`backends`]: the chat clients, the reference baselines and the scorer services;
+//! - [`pipeline`]: the plan and the one executor behind `run`, `score` and log scoring,
+//!   producing a [`pipeline::RunRecord`];
+//! - [`report`]: the run directory and the reports, rendered from run records.
 
-pub mod aggregate;
+pub mod backends;
 pub mod config;
+pub mod core;
 pub mod data;
 pub mod engine;
-pub mod models;
+pub mod pipeline;
+pub mod protocol;
 pub mod report;
-pub mod rescore;
-pub mod rng;
-pub mod run;
 pub mod sample;
-pub mod scoring;
-pub mod tasks;
-pub mod variants;

@@ -1,24 +1,33 @@
-//! The `multitrust` command line.
+//! The `multitrust` command line: arguments, the plan, exit codes. Everything else is in the
+//! library.
+//!
+//! Exit codes: 0 done; 1 an error (configuration, arguments, files); 2 data problems (a
+//! requested split could not be loaded, or nothing loaded at all); 3 a model's unscorable share
+//! is above `--max-unscorable`; 4 an endpoint is unreachable or failed its preflight check;
+//! 130 interrupted (Ctrl-C). A closed output pipe ends quietly with 0.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use multitrust::config::{Config, Profile};
-use multitrust::data::{DataDir, synth};
-use multitrust::engine::{Engine, Store};
-use multitrust::models::{ChatRequest, ChatService};
+use multitrust::config::Config;
+use multitrust::data::DataDir;
+use multitrust::engine::{Engine, Stop, Store};
+use multitrust::pipeline::plan::{check_share, timestamp, unix_now};
+use multitrust::pipeline::preflight::{self, Sight};
+use multitrust::pipeline::{
+    self, LogOptions, PipelineError, Plan, Request, RunOptions, RunRecord, RunStatus, ScoreOptions,
+};
+use multitrust::protocol::fixtures;
+use multitrust::protocol::scoring::judge::JudgePolicy;
+use multitrust::protocol::tasks::{self, LoadContext};
 use multitrust::report;
-use multitrust::rescore;
-use multitrust::run::{self, Plan, RunError};
 use multitrust::sample::Message;
-use multitrust::scoring::{ClassifierSet, Scorer, score_split};
-use multitrust::tasks::{self, LoadContext};
 
 /// Measure how trustworthy a multimodal LLM is: the MultiTrust benchmark, faithful, fast and
 /// resumable.
@@ -43,7 +52,8 @@ enum Command {
     /// Score again without asking the models: a run directory, or a log of the original
     /// MMTrustEval toolbox.
     Score(Box<ScoreArgs>),
-    /// Check each configured model endpoint with a tiny request.
+    /// Check each configured model, judge and classifier endpoint: reachable, and for models
+    /// whether they see images.
     Models(ModelsArgs),
     /// Write report.html, report.md and summary.json for one or more run directories
     /// (side by side, with paired differences on shared samples).
@@ -51,6 +61,9 @@ enum Command {
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Work with the prompt texts of judges and classifiers.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +71,22 @@ enum DataCommand {
     /// Write the synthetic suite: a small, license-clean data set in the official layout for
     /// every task (not the benchmark's data).
     Synth(SynthArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// Read the original judge and classifier prompts from your own checkout of the original
+    /// MMTrustEval toolbox and write them into a templates file for the configuration.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The checkout of MMTrustEval (the folder holding mmte/).
+    checkout: PathBuf,
+    /// The templates file to write.
+    #[arg(long, default_value = "mmtrusteval-templates.toml")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -88,10 +117,35 @@ impl CommonArgs {
             None => Some(PathBuf::from("multitrust.toml")).filter(|p| p.exists()),
         };
         match path {
-            Some(p) => Config::load(&p).map_err(|e| anyhow!(e)),
+            Some(p) => Ok(Config::load(&p)?),
             None => Ok(Config::default()),
         }
     }
+}
+
+/// How judge answers that do not have the expected form are scored.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    /// As the original toolbox: every judge answer gets the value the next step gives it.
+    Original,
+    /// An answer without the expected form makes its sample unscorable.
+    Strict,
+}
+
+impl From<Policy> for JudgePolicy {
+    fn from(p: Policy) -> JudgePolicy {
+        match p {
+            Policy::Original => JudgePolicy::Original,
+            Policy::Strict => JudgePolicy::Strict,
+        }
+    }
+}
+
+/// A share in [0, 1].
+fn share(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    check_share(value).map_err(|e| e.to_string())?;
+    Ok(value)
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +183,7 @@ struct RunArgs {
     /// Seed of every random choice (image pairing, random baseline, bootstrap).
     #[arg(long)]
     seed: Option<u64>,
-    /// At most this many samples per split (for a quick look).
+    /// At most this many samples per split (for a quick look; such a run is not comparable).
     #[arg(long)]
     limit: Option<usize>,
     /// Downscale images whose longer side exceeds this (400 reproduces the original's API
@@ -140,19 +194,27 @@ struct RunArgs {
     #[arg(long)]
     concurrency: Option<usize>,
     /// Bootstrap replicates for the confidence intervals.
-    #[arg(long, default_value_t = multitrust::aggregate::DEFAULT_REPLICATES)]
-    bootstrap: usize,
-    /// Fail the run when a model's share of unscorable samples exceeds this.
     #[arg(long)]
+    bootstrap: Option<usize>,
+    /// Fail the run when a model's share of unscorable samples exceeds this share (0 to 1;
+    /// 0.2 means 20%).
+    #[arg(long, value_parser = share)]
     max_unscorable: Option<f64>,
+    /// How judge answers without the expected form are scored.
+    #[arg(long, value_enum, default_value = "original")]
+    judge_policy: Policy,
+    /// Send image samples even to an endpoint that the preflight check found to ignore
+    /// images (its answers then describe no picture).
+    #[arg(long)]
+    allow_blind: bool,
 }
 
 #[derive(Debug, Args)]
 struct ScoreArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// The run directory to score again (its results, samples.jsonl and summary.json are
-    /// rewritten, or written to --out).
+    /// The run directory to score again (its results, samples.jsonl, summary.json and reports
+    /// are rewritten, or written to --out).
     #[arg(required_unless_present = "mmtrusteval_log")]
     run_dir: Option<PathBuf>,
     /// A per-split log written by the original toolbox (`logs/<aspect>/<task>/<model>/<split>.json`).
@@ -179,6 +241,10 @@ struct ScoreArgs {
     /// Bootstrap replicates (default: the run's).
     #[arg(long)]
     bootstrap: Option<usize>,
+    /// How judge answers without the expected form are scored (default: the run's; original
+    /// for a log).
+    #[arg(long, value_enum)]
+    judge_policy: Option<Policy>,
 }
 
 #[derive(Debug, Args)]
@@ -228,12 +294,28 @@ struct ModelsArgs {
     base_url: Option<String>,
 }
 
+/// Exit codes (see the module documentation).
+mod code {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const DATA: i32 = 2;
+    pub const UNSCORABLE: i32 = 3;
+    pub const ENDPOINT: i32 = 4;
+    pub const INTERRUPTED: i32 = 130;
+}
+
 fn main() {
     let cli = Cli::parse();
     let level = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false)
+        .init();
     // One thread drives the network: the work is waiting on servers, and on a small machine
     // waking threads costs more than the requests themselves (see the engine benchmark).
     // Blocking work (store lookups) runs on tokio's blocking pool; the store writes on its own.
@@ -241,19 +323,27 @@ fn main() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
+            std::process::exit(code::ERROR);
         }
     };
-    let code = runtime.block_on(async {
+    let exit = runtime.block_on(async {
         match dispatch(cli).await {
-            Ok(code) => code,
+            Ok(c) => c,
+            Err(e) if closed_pipe(&e) => code::OK,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                1
+                code::ERROR
             }
         }
     });
-    std::process::exit(code);
+    std::process::exit(exit);
+}
+
+/// Whether an error is a write to a closed pipe (`multitrust tasks | head`).
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn dispatch(cli: Cli) -> Result<i32> {
@@ -265,201 +355,211 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Models(args) => models_command(args).await,
         Command::Report(args) => report_command(args),
         Command::Data(DataCommand::Synth(args)) => synth_command(args),
+        Command::Templates(TemplatesCommand::Import(args)) => import_command(args),
     }
 }
 
-fn resolve_models(
-    config: &Config,
-    specs: &[String],
-    base_url: Option<&str>,
-    concurrency: Option<usize>,
-) -> Result<Vec<Profile>> {
-    let specs: Vec<String> = if specs.is_empty() {
-        ["baseline:oracle", "baseline:refuse", "baseline:comply", "baseline:random"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        specs.to_vec()
+/// An engine on a store, stopped by Ctrl-C (a second Ctrl-C quits at once).
+fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool) -> Engine {
+    let engine = match (store, online) {
+        (Some(store), false) => Engine::store_only(store),
+        (store, _) => Engine::new(store),
     };
-    specs
-        .iter()
-        .map(|s| {
-            let mut p = config.resolve_model(s, base_url).map_err(|e| anyhow!(e))?;
-            if concurrency.is_some() {
-                p.concurrency = concurrency;
-            }
-            Ok(p)
-        })
-        .collect()
-}
-
-async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
-    let config = args.common.load()?;
-    let models = resolve_models(&config, &args.models, args.base_url.as_deref(), args.concurrency)?;
-    let judge = match args.judge.as_ref().or(config.judge.as_ref()) {
-        Some(spec) => {
-            Some(config.resolve_model(spec, args.judge_base_url.as_deref()).map_err(|e| anyhow!(e))?)
-        }
-        None => None,
-    };
-    let classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
-    for profile in models.iter().chain(judge.as_ref()) {
-        profile.check_key().map_err(|e| anyhow!(e))?;
-    }
-    classifiers.check_keys().map_err(|e| anyhow!(e))?;
-    let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
-    let out = args.out.clone().unwrap_or_else(default_out);
-    let seed = args.seed.unwrap_or(config.run.seed);
-    let data = match &args.data {
-        Some(data) if !data.is_dir() => bail!(
-            "{}: no such folder. Point --data at the MultiTrust data folder (the one holding \
-             truthfulness/, safety/, ...), or leave it out to use the synthetic suite",
-            data.display()
-        ),
-        Some(data) => data.clone(),
-        None => {
-            let dir = out.join("synthetic-data");
-            tracing::info!(
-                "no --data: writing the synthetic suite to {} (for trying the pipeline; scores on \
-                 it mean nothing about a model)",
-                dir.display()
-            );
-            synth::write_suite(&dir, seed, &tasks::all())?;
-            dir
-        }
-    };
-    if synth::is_synthetic(&data) && args.data.is_some() {
-        tracing::warn!("{} is a synthetic suite, not the benchmark's data", data.display());
-    }
-    let store_path = args.store.clone().unwrap_or_else(|| out.join("store.sqlite"));
-    let store = Arc::new(Store::open(&store_path)?);
-    let mut engine = Engine::new(Some(store.clone()));
-    if quiet {
-        engine = engine.quiet();
-    }
+    let engine = if quiet { engine.quiet() } else { engine };
     let cancel = engine.cancel_token();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nstopping: finishing what is stored (Ctrl-C again to quit at once)");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+                std::process::exit(code::INTERRUPTED);
             }
         }
     });
-    let plan = Plan {
-        tasks,
-        models,
-        judge,
-        classifiers,
-        templates: config.templates.clone(),
-        data: DataDir::new(&data),
-        out: out.clone(),
-        seed,
+    engine
+}
+
+async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
+    let config = args.common.load()?;
+    let options = RunOptions {
+        models: args.models,
+        base_url: args.base_url,
+        judge: args.judge,
+        judge_base_url: args.judge_base_url,
+        tasks: args.tasks,
+        data: args.data,
+        out: args.out,
+        store: args.store,
+        seed: args.seed,
         limit: args.limit,
         max_image_side: args.max_image_side,
-        replicates: args.bootstrap,
-        max_unscorable: args.max_unscorable.unwrap_or(config.run.max_unscorable),
+        concurrency: args.concurrency,
+        bootstrap: args.bootstrap,
+        max_unscorable: args.max_unscorable,
+        judge_policy: args.judge_policy.into(),
+        allow_blind: args.allow_blind,
         command: std::env::args().collect(),
-        store: Some(store_path.clone()),
     };
+    let plan = Plan::new(Request::Run(options), &config)?;
+    execute(plan, quiet).await
+}
+
+async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
+    let config = args.common.load()?;
+    if let Some(log) = &args.mmtrusteval_log {
+        let options = LogOptions {
+            path: log.clone(),
+            task: args.task.clone().unwrap_or_default(),
+            split: args.split.clone(),
+            out: args.out.clone(),
+            judge: args.judge.clone(),
+            judge_base_url: args.judge_base_url.clone(),
+            store: args.store.clone(),
+            judge_policy: args.judge_policy.map(Into::into).unwrap_or_default(),
+        };
+        let plan = Plan::new(Request::Log(options), &config)?;
+        if plan.online && plan.store.is_none() {
+            tracing::warn!("judge and classifier answers are not kept: pass --store PATH to keep them");
+        }
+        let store = plan.store.as_ref().map(|p| Store::open(p)).transpose()?.map(Arc::new);
+        let engine = engine(store, true, quiet);
+        let loaded = pipeline::load(&plan)?;
+        let record = pipeline::execute(&plan, &loaded, &engine).await?;
+        engine.flush()?;
+        let split = record
+            .models
+            .first()
+            .and_then(|m| m.tasks.first())
+            .and_then(|t| t.splits.first())
+            .ok_or_else(|| anyhow!("the log holds no sample"))?;
+        let json = split.scores.result_json();
+        match &plan.out {
+            Some(path) => report::write_json(path, &json)?,
+            None => writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&json)?)?,
+        }
+        return Ok(code::OK);
+    }
+    let run_dir = args.run_dir.clone().ok_or_else(|| anyhow!("give a run directory or --mmtrusteval-log"))?;
+    let options = ScoreOptions {
+        run_dir,
+        out: args.out,
+        judge: args.judge,
+        judge_base_url: args.judge_base_url,
+        store: args.store,
+        bootstrap: args.bootstrap,
+        judge_policy: args.judge_policy.map(Into::into),
+        command: std::env::args().collect(),
+    };
+    let plan = Plan::new(Request::Score(options), &config)?;
+    execute(plan, quiet).await
+}
+
+/// Loads, executes and writes a plan with a run directory; prints the summary; says how it
+/// ended in the exit code.
+async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
+    let out = plan.dir();
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("{}: cannot create the run directory", out.display()))?;
+    let store = match &plan.store {
+        Some(p) => Some(Arc::new(Store::open(p)?)),
+        None => None,
+    };
+    let engine = engine(store, plan.online, quiet);
     let started = Instant::now();
-    let result = run::execute(&plan, &engine).await;
+    let loaded = match pipeline::load(&plan) {
+        Ok(l) => l,
+        Err(e) => {
+            let empty = pipeline::Loaded {
+                tasks: Vec::new(),
+                given: Default::default(),
+                data: Default::default(),
+                generated: out.join("generated"),
+            };
+            let mut manifest = pipeline::execute::manifest(&plan, &empty, RunStatus::Failed);
+            manifest.error = Some(e.to_string());
+            report::write_manifest(&out, &manifest)?;
+            let code = if matches!(e, PipelineError::NothingLoaded(_)) { code::DATA } else { code::ERROR };
+            eprintln!("error: {e}");
+            return Ok(code);
+        }
+    };
+    report::write_manifest(&out, &pipeline::execute::manifest(&plan, &loaded, RunStatus::Running))?;
+    let result = pipeline::execute(&plan, &loaded, &engine).await;
     engine.flush()?;
     let (cached, answered, failed, retries) = engine.stats.snapshot();
-    match result {
-        Ok(outcome) => {
-            print_scoreboard(&outcome.models);
-            eprintln!(
-                "{} requests: {answered} answered, {cached} from the store, {failed} failed, \
-                 {retries} retries; {:.1}s. Run directory: {}",
-                answered + cached + failed,
-                started.elapsed().as_secs_f64(),
-                out.display()
-            );
-            if !outcome.over_limit.is_empty() {
-                for (model, rate) in &outcome.over_limit {
-                    eprintln!(
-                        "error: {model}: {:.1}% of samples are unscorable (limit {:.1}%); see \
-                         `reason` in samples.jsonl, fix the cause and run again (answers are kept)",
-                        rate * 100.0,
-                        plan.max_unscorable * 100.0
-                    );
+    let requests = format!(
+        "{} requests: {answered} answered, {cached} from the store, {failed} failed, {retries} retries",
+        answered + cached + failed
+    );
+    let record = match result {
+        Ok(record) => record,
+        Err(e) => {
+            let (status, exit) = match &e {
+                PipelineError::Stopped(Stop::Interrupted { .. }) => {
+                    (RunStatus::Interrupted, code::INTERRUPTED)
                 }
-                return Ok(3);
+                PipelineError::Stopped(Stop::EndpointDown { .. }) | PipelineError::Preflight(_) => {
+                    (RunStatus::Failed, code::ENDPOINT)
+                }
+                _ => (RunStatus::Failed, code::ERROR),
+            };
+            let mut manifest = pipeline::execute::manifest(&plan, &loaded, status);
+            if status == RunStatus::Failed {
+                manifest.error = Some(e.to_string());
             }
-            Ok(0)
-        }
-        Err(RunError::Interrupted(i)) => {
-            eprintln!(
-                "interrupted: {} requests answered and stored ({i}). Run the same command again \
-                 to continue; nothing stored is sent again.",
-                answered + cached
-            );
-            Ok(130)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn print_scoreboard(models: &[multitrust::aggregate::ModelSummary]) {
-    let mut out = std::io::stdout().lock();
-    for m in models {
-        let tag = if m.baseline { " (reference baseline)" } else { "" };
-        let _ = writeln!(out, "\n{}{tag}", m.name);
-        for t in &m.tasks {
-            let score = match (t.score, &t.missing) {
-                (Some(s), _) => match t.ci {
-                    Some([lo, hi]) => format!("{s:6.2}  [{lo:.2}, {hi:.2}]"),
-                    None => format!("{s:6.2}"),
-                },
-                (None, Some(why)) => format!("   -    {}", multitrust::report::markdown::short(why)),
-                (None, None) => "   -".to_string(),
-            };
-            let unscorable = if t.unscorable > 0 {
-                format!("  ({} of {} unscorable)", t.unscorable, t.samples)
+            report::write_manifest(&out, &manifest)?;
+            if status == RunStatus::Interrupted {
+                eprintln!(
+                    "interrupted: {requests}. Run the same command again to continue; nothing stored is sent again."
+                );
             } else {
-                String::new()
-            };
-            let _ = writeln!(out, "  {:<4} {:<44} {score}{unscorable}", t.id, t.name);
+                eprintln!(
+                    "error: {e}\n{requests}; every answer received is stored, so running again sends only the rest."
+                );
+            }
+            return Ok(exit);
         }
-        let overall = match m.overall.score {
-            Some(s) if m.overall.partial => format!("{s:.2} (partial: not comparable)"),
-            Some(s) => format!("{s:.2}"),
-            None => "missing".to_string(),
-        };
-        let _ = writeln!(out, "  overall: {overall}");
-    }
+    };
+    report::write_run(&record)?;
+    print_summary(&record)?;
+    eprintln!("{requests}; {:.1}s. Run directory: {}", started.elapsed().as_secs_f64(), out.display());
+    Ok(ending(&record, &loaded, plan.max_unscorable))
 }
 
-fn default_out() -> PathBuf {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let base = PathBuf::from("runs").join(timestamp(secs));
-    let mut out = base.clone();
-    let mut n = 1;
-    while out.exists() {
-        n += 1;
-        out = PathBuf::from(format!("{}-{n}", base.display()));
+/// The exit code of a finished run, with what went wrong said on stderr.
+fn ending(record: &RunRecord, loaded: &pipeline::Loaded, max_unscorable: f64) -> i32 {
+    let errors = loaded.errors();
+    let over: Vec<_> = record.models.iter().filter(|m| m.summary.unscorable_rate > max_unscorable).collect();
+    for m in &over {
+        eprintln!(
+            "error: {}: {:.1}% of samples are unscorable (limit {:.1}%); see `kind` and `reason` in \
+             samples.jsonl, fix the cause and run again (answers are kept)",
+            m.info.name,
+            100.0 * m.summary.unscorable_rate,
+            100.0 * max_unscorable
+        );
     }
-    out
+    if !errors.is_empty() {
+        eprintln!("error: {} split(s) could not be loaded (run.json says `incomplete`):", errors.len());
+        for e in &errors {
+            eprintln!("  {e}");
+        }
+        for e in loaded.empty_tasks() {
+            eprintln!("  {e}");
+        }
+        return code::DATA;
+    }
+    if !over.is_empty() {
+        return code::UNSCORABLE;
+    }
+    code::OK
 }
 
-/// `YYYYMMDD-HHMMSS` (UTC) of a Unix time.
-fn timestamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+fn print_summary(record: &RunRecord) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{}", report::terminal::render(record))?;
+    out.flush()?;
+    Ok(())
 }
 
 fn tasks_command(args: TasksArgs) -> Result<i32> {
@@ -476,12 +576,12 @@ fn tasks_command(args: TasksArgs) -> Result<i32> {
             })
             .collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-        return Ok(0);
+        return Ok(code::OK);
     }
     writeln!(out, "{:<4} {:<44} {:<34} {:>6}  needs", "id", "name", "aspect / sub-aspect", "splits")?;
     for t in &all {
         let i = t.info();
-        let needs: Vec<&str> = t.needs().into_iter().collect();
+        let needs: Vec<&str> = t.needs().into_iter().map(|n| n.name()).collect();
         let needs = if needs.is_empty() { "rules only".to_string() } else { needs.join(", ") };
         writeln!(
             out,
@@ -493,11 +593,11 @@ fn tasks_command(args: TasksArgs) -> Result<i32> {
         )?;
         writeln!(out, "     splits: {}", i.splits.join(", "))?;
     }
-    Ok(0)
+    Ok(code::OK)
 }
 
 fn samples_command(args: SamplesArgs) -> Result<i32> {
-    let mut selected = tasks::select(&args.task).map_err(|e| anyhow!(e))?;
+    let mut selected = tasks::select(&args.task)?;
     if selected.len() != 1 {
         bail!("--task takes one task id, e.g. R3");
     }
@@ -534,276 +634,159 @@ fn samples_command(args: SamplesArgs) -> Result<i32> {
             writeln!(out, "{line}")?;
         }
     }
+    out.flush()?;
     for (reason, n) in ctx.log.skipped() {
         eprintln!("skipped {n} record(s): {reason}");
     }
-    Ok(0)
-}
-
-async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
-    let config = args.common.load()?;
-    let judge_spec = args.judge.as_ref().or(config.judge.as_ref());
-    let judge = match judge_spec {
-        Some(spec) => {
-            Some(config.resolve_model(spec, args.judge_base_url.as_deref()).map_err(|e| anyhow!(e))?)
-        }
-        None => None,
-    };
-    let configured_classifiers = ClassifierSet::from_config(&config.classifiers).map_err(|e| anyhow!(e))?;
-    let online = judge.is_some() || !configured_classifiers.identities().is_empty();
-    if online {
-        for p in judge.iter() {
-            p.check_key().map_err(|e| anyhow!(e))?;
-        }
-        configured_classifiers.check_keys().map_err(|e| anyhow!(e))?;
-    }
-
-    if let Some(log) = &args.mmtrusteval_log {
-        let mut selected = tasks::select(args.task.as_deref().unwrap_or_default()).map_err(|e| anyhow!(e))?;
-        if selected.len() != 1 {
-            bail!("--task takes one task id, e.g. T4");
-        }
-        let task = selected.remove(0);
-        let split = match &args.split {
-            Some(s) => s.clone(),
-            None => {
-                // The original names P4 logs `celebrities-<type>.json`.
-                let stem = log.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-                let stem = if task.info().id == "P4" {
-                    stem.strip_prefix("celebrities-").unwrap_or(stem)
-                } else {
-                    stem
-                };
-                stem.to_string()
-            }
-        };
-        if !task.info().splits.contains(&split.as_str()) {
-            bail!(
-                "{} has no split `{split}` (taken from the file name; pass --split): its splits are {}",
-                task.info().id,
-                task.info().splits.join(", ")
-            );
-        }
-        let store = match &args.store {
-            Some(p) => Some(Arc::new(Store::open(p)?)),
-            None => None,
-        };
-        if online && store.is_none() {
-            tracing::warn!("judge and classifier answers are not kept: pass --store PATH to keep them");
-        }
-        let engine = if quiet { Engine::new(store).quiet() } else { Engine::new(store) };
-        let (samples, answers) =
-            rescore::read_mmtrusteval_log(log, task.info().id, &split).map_err(|e| anyhow!(e))?;
-        let judge_service = match &judge {
-            Some(p) => Some(Arc::new(ChatService::from_profile(p).map_err(|e| anyhow!(e))?)),
-            None => None,
-        };
-        let scorer = Scorer {
-            engine: &engine,
-            judge: judge_service,
-            classifiers: configured_classifiers,
-            templates: config.templates.clone(),
-        };
-        let scores = score_split(&samples, &answers, &task.chains(&split), &scorer).await?;
-        engine.flush()?;
-        let json = scores.result_json();
-        match &args.out {
-            Some(path) => report::write_json(path, &json)?,
-            None => println!("{}", serde_json::to_string_pretty(&json)?),
-        }
-        return Ok(0);
-    }
-
-    let run_dir = args.run_dir.clone().ok_or_else(|| anyhow!("give a run directory or --mmtrusteval-log"))?;
-    let manifest_text = std::fs::read_to_string(run_dir.join("run.json"))
-        .with_context(|| format!("{}: not a run directory (no run.json)", run_dir.display()))?;
-    let manifest: serde_json::Value = serde_json::from_str(&manifest_text)?;
-    let ids: Vec<String> = manifest["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str().map(str::to_string))
-        .collect();
-    let tasks = tasks::select(&ids.join(",")).map_err(|e| anyhow!(e))?;
-    let data = rescore::read_run(&run_dir, &tasks).map_err(|e| anyhow!(e))?;
-    let store_path = args
-        .store
-        .clone()
-        .or_else(|| manifest["store"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| run_dir.join("store.sqlite"));
-    let store = Arc::new(Store::open(&store_path)?);
-    let mut engine = if online { Engine::new(Some(store)) } else { Engine::store_only(store) };
-    if quiet {
-        engine = engine.quiet();
-    }
-    let judge = match judge {
-        Some(j) => Some(j),
-        None if manifest["judge"].is_object() => {
-            Some(rescore::profile_from_manifest(&manifest["judge"]).map_err(|e| anyhow!(e))?)
-        }
-        None => None,
-    };
-    let classifiers = if configured_classifiers.identities().is_empty() {
-        ClassifierSet::from_identities(
-            manifest["classifiers"].as_array().map(Vec::as_slice).unwrap_or_default(),
-        )
-        .map_err(|e| anyhow!(e))?
-    } else {
-        configured_classifiers
-    };
-    let plan = Plan {
-        tasks,
-        models: data.models.iter().map(|m| m.profile.clone()).collect(),
-        judge,
-        classifiers,
-        templates: config.templates.clone(),
-        data: DataDir::new(manifest["data"]["path"].as_str().unwrap_or(".")),
-        out: args.out.clone().unwrap_or_else(|| run_dir.clone()),
-        seed: manifest["seed"].as_u64().unwrap_or(0),
-        limit: None,
-        max_image_side: None,
-        replicates: args
-            .bootstrap
-            .or_else(|| manifest["bootstrap_replicates"].as_u64().map(|n| n as usize))
-            .unwrap_or(multitrust::aggregate::DEFAULT_REPLICATES),
-        max_unscorable: config.run.max_unscorable,
-        command: std::env::args().collect(),
-        store: Some(store_path),
-    };
-    if plan.out != run_dir {
-        std::fs::create_dir_all(&plan.out)?;
-        std::fs::copy(run_dir.join("run.json"), plan.out.join("run.json"))
-            .with_context(|| format!("cannot copy run.json into {}", plan.out.display()))?;
-    }
-    let outcome = run::rescore(&plan, &data.models, &engine).await?;
-    engine.flush()?;
-    print_scoreboard(&outcome.models);
-    let (cached, answered, failed, _) = engine.stats.snapshot();
-    eprintln!(
-        "scored again: {cached} judge/classifier answers from the store, {answered} requested, {failed} failed. \
-         Written to {}",
-        plan.out.display()
-    );
-    Ok(0)
+    Ok(code::OK)
 }
 
 fn report_command(args: ReportArgs) -> Result<i32> {
-    let mut ids: Vec<String> = Vec::new();
-    for dir in &args.runs {
-        let path = dir.join("summary.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{}: cannot read (is this a finished run directory?)", path.display())
-        })?;
-        let summary: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| path.display().to_string())?;
-        for task in summary["models"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|m| m["tasks"].as_array().into_iter().flatten())
-        {
-            if let Some(id) = task["id"].as_str()
-                && !ids.iter().any(|i| i == id)
-            {
-                ids.push(id.to_string());
-            }
-        }
-    }
-    let tasks = tasks::select(&ids.join(",")).map_err(|e| anyhow!(e))?;
+    let records = args
+        .runs
+        .iter()
+        .map(|d| multitrust::pipeline::rundir::load_record(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let out = match (&args.out, args.runs.as_slice()) {
         (Some(out), _) => out.clone(),
         (None, [one]) => one.clone(),
-        (None, _) => {
-            let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            PathBuf::from("runs").join(format!("report-{}", timestamp(secs)))
-        }
+        (None, _) => PathBuf::from("runs").join(format!("report-{}", timestamp(unix_now()))),
     };
-    report::write_reports(&args.runs, &out, &tasks)?;
+    report::write_reports(&records, &out)?;
     eprintln!("wrote report.html, report.md and summary.json to {}", out.display());
-    Ok(0)
+    Ok(code::OK)
 }
 
 fn synth_command(args: SynthArgs) -> Result<i32> {
-    let tasks = tasks::select(&args.tasks).map_err(|e| anyhow!(e))?;
-    synth::write_suite(&args.out, args.seed, &tasks)?;
+    let tasks = tasks::select(&args.tasks)?;
+    fixtures::write_suite(&args.out, args.seed, &tasks)?;
     eprintln!(
         "wrote the synthetic suite for {} task(s) to {} (not the benchmark's data)",
         tasks.len(),
         args.out.display()
     );
-    Ok(0)
+    Ok(code::OK)
+}
+
+fn import_command(args: ImportArgs) -> Result<i32> {
+    let texts = pipeline::templates::import(&args.checkout)?;
+    let commit = git_head(&args.checkout);
+    let file = pipeline::templates::templates_file(&texts, &args.checkout, commit.as_deref());
+    report::atomic_write(&args.out, file.as_bytes())?;
+    let mut out = std::io::stdout().lock();
+    for (name, text) in &texts {
+        let origin = pipeline::templates::origin(name, text, true);
+        writeln!(
+            out,
+            "{name:<36} {} chars, {}",
+            text.chars().count(),
+            match origin {
+                pipeline::record::TextOrigin::Original => "the known original text",
+                _ => "differs from the known original text",
+            }
+        )?;
+    }
+    eprintln!(
+        "wrote {} templates to {}; add `templates_file = \"{}\"` to multitrust.toml to use them",
+        texts.len(),
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(code::OK)
+}
+
+/// The commit a checkout is at, read from its `.git` folder (none when it cannot be told).
+fn git_head(checkout: &std::path::Path) -> Option<String> {
+    let git = checkout.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else { return Some(head.to_string()) };
+    if let Ok(commit) = std::fs::read_to_string(git.join(reference)) {
+        return Some(commit.trim().to_string());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed
+        .lines()
+        .find(|l| l.ends_with(reference))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string)
 }
 
 async fn models_command(args: ModelsArgs) -> Result<i32> {
     let config = args.common.load()?;
-    let mut profiles: Vec<Profile> = config.models.values().cloned().collect();
+    let mut profiles: Vec<multitrust::config::Profile> = config.models.values().cloned().collect();
     for spec in &args.models {
-        profiles.push(config.resolve_model(spec, args.base_url.as_deref()).map_err(|e| anyhow!(e))?);
+        profiles.push(config.resolve_model(spec, args.base_url.as_deref())?);
     }
     if let Some(judge) = &config.judge
         && !profiles.iter().any(|p| &p.name == judge)
     {
-        profiles.push(config.resolve_model(judge, None).map_err(|e| anyhow!(e))?);
+        profiles.push(config.resolve_model(judge, None)?);
     }
-    if profiles.is_empty() {
-        eprintln!("no model to check: add profiles to multitrust.toml or pass --model PROVIDER:MODEL");
-        return Ok(1);
+    let classifiers = multitrust::backends::scorers::ClassifierSet::from_config(&config.classifiers)?;
+    if profiles.is_empty() && classifiers.identities().is_empty() {
+        eprintln!("nothing to check: add profiles to multitrust.toml or pass --model PROVIDER:MODEL");
+        return Ok(code::ERROR);
     }
     let engine = Engine::new(None).quiet();
+    let probe_dir = std::env::temp_dir().join("multitrust-generated");
+    let image = preflight::probe_image(&probe_dir)?;
     let mut failures = 0;
+    let mut out = std::io::stdout().lock();
     for profile in profiles {
         if profile.is_baseline() {
-            println!("{:<32} ok (reference baseline, answered locally)", profile.name);
+            writeln!(out, "{:<32} ok (reference baseline, answered locally)", profile.name)?;
             continue;
         }
-        let mut profile = profile;
-        profile.max_attempts = Some(1);
-        let service = match profile.check_key().and_then(|()| ChatService::from_profile(&profile)) {
+        let mut probing = profile.clone();
+        probing.max_attempts = Some(1);
+        let service = match profile
+            .check_key()
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(multitrust::backends::ChatService::from_profile(&probing)?))
+        {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 failures += 1;
-                println!("{:<32} error: {e}", profile.name);
+                writeln!(out, "{:<32} error: {e}", profile.name)?;
                 continue;
             }
         };
-        let request = ChatRequest::greedy(vec![Message::user("Reply with the word OK.", None)], 8);
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(Duration::from_secs(60), engine.run(&service, vec![request], &profile.name))
-                .await;
-        let elapsed = started.elapsed();
-        match result {
-            Ok(Ok(mut outcomes)) => match outcomes.pop() {
-                Some(Ok(a)) => println!(
-                    "{:<32} ok {:>6} ms  {} -> {:?}",
-                    profile.name,
-                    elapsed.as_millis(),
-                    profile.base_url(),
-                    a.reply.text.chars().take(40).collect::<String>()
-                ),
-                Some(Err(u)) => {
-                    failures += 1;
-                    println!("{:<32} error: {u}", profile.name);
-                }
-                None => failures += 1,
-            },
-            _ => {
+        let checked = preflight::check(
+            &engine,
+            &service,
+            &profile.name,
+            &profile.base_url(),
+            &profile.params,
+            Some((&image, None)),
+        )
+        .await;
+        let ms = started.elapsed().as_millis();
+        match checked {
+            Ok(Sight::Sees) => {
+                writeln!(out, "{:<32} ok {ms:>6} ms  {}  sees images", profile.name, profile.base_url())?
+            }
+            Ok(Sight::Blind(why)) => {
+                writeln!(out, "{:<32} ok {ms:>6} ms  {}  BLIND: {why}", profile.name, profile.base_url())?
+            }
+            Ok(Sight::Unknown(why)) => {
+                writeln!(out, "{:<32} ok {ms:>6} ms  {}  ({why})", profile.name, profile.base_url())?
+            }
+            Err(e) => {
                 failures += 1;
-                println!("{:<32} error: no answer within 60 s", profile.name);
+                writeln!(out, "{:<32} error: {e}", profile.name)?;
             }
         }
     }
-    Ok(if failures == 0 { 0 } else { 1 })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::timestamp;
-
-    #[test]
-    fn timestamps_are_civil_utc() {
-        assert_eq!(timestamp(0), "19700101-000000");
-        assert_eq!(timestamp(1_795_392_000), "20261123-000000");
-        assert_eq!(timestamp(951_782_400 + 3661), "20000229-010101");
+    for (name, result) in preflight::check_scorers(&engine, &classifiers).await {
+        match result {
+            Ok(what) => writeln!(out, "{name:<32} ok  {what}")?,
+            Err(e) => {
+                failures += 1;
+                writeln!(out, "{name:<32} error: {e}")?;
+            }
+        }
     }
+    Ok(if failures == 0 { code::OK } else { code::ENDPOINT })
 }

@@ -4,13 +4,14 @@
 //! rest of the pipeline needs: the messages to send (text and images), the target the evaluators
 //! compare against, the extra fields that judge prompts read, and a stable id.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::core::{Unscorable, UnscorableKind, hex};
 
 /// Who speaks a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +221,7 @@ pub struct Sample {
     /// resampled together by the bootstrap.
     pub group: String,
     /// Why this sample cannot be sent (a missing image, say); it ends unscorable.
-    pub problem: Option<String>,
+    pub problem: Option<Unscorable>,
 }
 
 impl Sample {
@@ -297,17 +298,18 @@ impl SplitBuilder {
         &mut self.samples[last]
     }
 
-    /// Adds a sample that cannot be sent, with the reason; it is counted as unscorable.
+    /// Adds a sample whose image cannot be used (missing, unreadable), with the reason; it is
+    /// never sent and ends unscorable with kind `image`.
     pub fn push_problem(
         &mut self,
         text: impl Into<String>,
         target: Target,
         extra: Map<String, Value>,
         group: impl Into<String>,
-        problem: String,
+        problem: impl Into<String>,
     ) {
         let sample = self.push(text, None, target, extra, group);
-        sample.problem = Some(problem);
+        sample.problem = Some(Unscorable::new(UnscorableKind::Image, problem));
     }
 
     /// The task the split belongs to.
@@ -341,21 +343,6 @@ fn content_hash(message: &Message, target: &Target) -> String {
     hasher.update(serde_json::to_vec(message).unwrap_or_default());
     hasher.update(serde_json::to_vec(target).unwrap_or_default());
     hex(&hasher.finalize())
-}
-
-/// Lower-case hex of some bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// SHA-256 of some bytes, as lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 /// Builds an `extra` map from key/value pairs.

@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use multitrust::backends::anthropic::Anthropic;
+use multitrust::backends::gemini::Gemini;
+use multitrust::backends::openai::OpenAi;
+use multitrust::backends::{ChatModel, ChatRequest, Finish};
 use multitrust::config::Profile;
 use multitrust::data::image_ref;
-use multitrust::models::anthropic::Anthropic;
-use multitrust::models::gemini::Gemini;
-use multitrust::models::openai::OpenAi;
-use multitrust::models::{ChatModel, ChatRequest, Finish};
 use multitrust::sample::Message;
 
 fn profile(spec: &str, url: &str) -> Profile {
@@ -167,7 +167,7 @@ fn hosted_providers_need_a_key() {
         let mut p = Profile::shorthand(spec, None).unwrap();
         p.api_key_env = Some("MULTITRUST_TEST_UNSET_KEY".into());
         let err = p.check_key().unwrap_err();
-        assert!(err.contains("MULTITRUST_TEST_UNSET_KEY"), "{err}");
+        assert!(err.to_string().contains("MULTITRUST_TEST_UNSET_KEY"), "{err}");
         p.base_url = Some("http://127.0.0.1:9/v1".into());
         assert!(p.check_key().is_ok(), "local servers need no key");
     }

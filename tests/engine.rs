@@ -11,9 +11,9 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use multitrust::backends::{ChatRequest, ChatService};
 use multitrust::config::Profile;
 use multitrust::engine::{Engine, Store};
-use multitrust::models::{ChatRequest, ChatService};
 use multitrust::sample::Message;
 
 fn ok_body(text: &str) -> serde_json::Value {

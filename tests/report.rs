@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use common::{FakeChat, Scripted, baseline, plan, serve, served};
 use multitrust::engine::Engine;
-use multitrust::run;
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -25,7 +24,7 @@ async fn model_text_is_escaped_in_the_html_report() {
     let out = tmp.path().join("out");
     let mut model = served(&server, "evil<b>model</b>");
     model.name = "evil<b>\"model\"</b>".into();
-    run::execute(&plan("R3", &data, &out, vec![model]), &Engine::new(None).quiet()).await.unwrap();
+    common::execute(&plan("R3", &data, &out, vec![model]), &Engine::new(None).quiet()).await.unwrap();
     let html = read(&out.join("report.html"));
     assert!(!html.contains("<script"), "no script element at all");
     assert!(!html.contains("<img src=x"), "no injected element");
@@ -52,7 +51,7 @@ async fn intervals_are_reproducible_under_a_seed() {
             let mut p = plan("R3", &data, &out, vec![baseline("random")]);
             p.seed = seed;
             p.replicates = 300;
-            run::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+            common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
             let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
             (
                 summary["models"][0]["tasks"][0]["ci"].clone(),
@@ -77,8 +76,8 @@ async fn reports_combine_runs_with_paired_differences_on_shared_samples() {
     let engine = Engine::new(None).quiet();
     let one = tmp.path().join("one");
     let two = tmp.path().join("two");
-    run::execute(&plan("R3", &data, &one, vec![served(&server, "good")]), &engine).await.unwrap();
-    run::execute(&plan("R3", &data, &two, vec![baseline("comply")]), &engine).await.unwrap();
+    common::execute(&plan("R3", &data, &one, vec![served(&server, "good")]), &engine).await.unwrap();
+    common::execute(&plan("R3", &data, &two, vec![baseline("comply")]), &engine).await.unwrap();
     let out = tmp.path().join("report");
     let status = Command::new(env!("CARGO_BIN_EXE_multitrust"))
         .args(["--quiet", "report"])

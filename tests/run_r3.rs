@@ -12,32 +12,17 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 
 use common::FakeChat;
-use multitrust::config::Profile;
-use multitrust::data::DataDir;
-use multitrust::engine::{Engine, Store};
-use multitrust::run::{self, Plan, RunError};
-use multitrust::scoring::ClassifierSet;
-use multitrust::tasks;
+use multitrust::config::{Profile, safe_label};
+use multitrust::engine::{Engine, Stop, Store};
+use multitrust::pipeline::{PipelineError, Plan};
 
 const SAMPLES: usize = 15 * 5; // 3 categories × 5 sentences, 5 splits
 
 fn plan(data: &Path, out: &Path, models: &[Profile]) -> Plan {
-    Plan {
-        tasks: tasks::select("R3").unwrap(),
-        models: models.to_vec(),
-        judge: None,
-        classifiers: ClassifierSet::default(),
-        templates: Default::default(),
-        data: DataDir::new(data),
-        out: out.to_path_buf(),
-        seed: 7,
-        limit: None,
-        max_image_side: None,
-        replicates: 100,
-        max_unscorable: 0.2,
-        command: vec![],
-        store: None,
-    }
+    let mut p = common::plan("R3", data, out, models.to_vec());
+    p.seed = 7;
+    p.replicates = 100;
+    p
 }
 
 async fn fake_server() -> (MockServer, FakeChat) {
@@ -77,7 +62,7 @@ async fn reference_run(data: &Path, server: &MockServer) -> (String, Vec<(PathBu
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ref");
     let engine = Engine::new(Some(Arc::new(Store::open(&tmp.path().join("ref.sqlite")).unwrap()))).quiet();
-    run::execute(&plan(data, &out, &[model(server)]), &engine).await.unwrap();
+    common::execute(&plan(data, &out, &[model(server)]), &engine).await.unwrap();
     (read(&out.join("summary.json")), results(&out))
 }
 
@@ -89,7 +74,7 @@ async fn oracle_scores_100_and_a_correct_model_too() {
     let (server, fake) = fake_server().await;
     let oracle = Profile::shorthand("baseline:oracle", None).unwrap();
     let engine = Engine::new(None).quiet();
-    let outcome = run::execute(&plan(&data, &tmp.path().join("out"), &[oracle, model(&server)]), &engine)
+    let outcome = common::execute(&plan(&data, &tmp.path().join("out"), &[oracle, model(&server)]), &engine)
         .await
         .unwrap();
     for m in &outcome.models {
@@ -113,11 +98,11 @@ async fn a_second_run_sends_nothing_and_writes_the_same_numbers() {
     let store = Arc::new(Store::open(&tmp.path().join("store.sqlite")).unwrap());
 
     let engine = Engine::new(Some(store.clone())).quiet();
-    run::execute(&plan(&data, &tmp.path().join("a"), &[model(&server)]), &engine).await.unwrap();
+    common::execute(&plan(&data, &tmp.path().join("a"), &[model(&server)]), &engine).await.unwrap();
     assert_eq!(fake.answered.load(Ordering::SeqCst), SAMPLES);
 
     let engine = Engine::new(Some(store.clone())).quiet();
-    run::execute(&plan(&data, &tmp.path().join("b"), &[model(&server)]), &engine).await.unwrap();
+    common::execute(&plan(&data, &tmp.path().join("b"), &[model(&server)]), &engine).await.unwrap();
     assert_eq!(fake.answered.load(Ordering::SeqCst), SAMPLES, "no request sent again");
     assert_eq!(engine.stats.snapshot().0 as usize, SAMPLES, "all from the store");
     assert_eq!(read(&tmp.path().join("a/summary.json")), read(&tmp.path().join("b/summary.json")));
@@ -141,19 +126,18 @@ async fn an_interrupted_run_resumes_without_asking_twice() {
     let runner = {
         let engine = engine.clone();
         let p = plan(&data, &out, &[model(&server)]);
-        tokio::spawn(async move { run::execute(&p, &engine).await })
+        tokio::spawn(async move { common::execute(&p, &engine).await })
     };
     while store.counts().unwrap().answers < stop_at as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cancel.cancel(); // what Ctrl-C does
     let interrupted = runner.await.unwrap();
-    assert!(matches!(interrupted, Err(RunError::Interrupted(_))), "{interrupted:?}");
-    assert!(read(&out.join("run.json")).contains("\"interrupted\""));
+    assert!(matches!(interrupted, Err(PipelineError::Stopped(Stop::Interrupted { .. }))), "{interrupted:?}");
 
     fake.stall_after.store(0, Ordering::SeqCst);
     let engine = Engine::new(Some(store.clone())).quiet();
-    run::execute(&plan(&data, &out, &[model(&server)]), &engine).await.unwrap();
+    common::execute(&plan(&data, &out, &[model(&server)]), &engine).await.unwrap();
     assert_eq!(fake.answered.load(Ordering::SeqCst), SAMPLES);
     assert_eq!(fake.duplicates(), 0, "no request was answered twice");
 
@@ -221,7 +205,7 @@ async fn unscorable_samples_are_counted_and_never_scored() {
     let out = tmp.path().join("out");
     let mut p = plan(&data, &out, &[m]);
     p.max_unscorable = 0.05;
-    let outcome = run::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
     let task = &outcome.models[0].tasks[0];
     assert_eq!(task.unscorable, 5);
     assert_eq!(task.score, Some(100.0), "failed samples are left out, not scored 0");
@@ -237,7 +221,7 @@ async fn unscorable_samples_are_counted_and_never_scored() {
     );
     assert!(bad.iter().all(|l| l["values"]["rule_contain_exact_eval"].is_null()));
     let split = serde_json::from_str::<serde_json::Value>(&read(
-        &out.join("results/openai_fake-model/R3/dt-text.json"),
+        &out.join(format!("results/{}/R3/dt-text.json", safe_label("openai:fake-model"))),
     ))
     .unwrap();
     assert_eq!(split["total_results"]["rule_contain_exact_eval:pred_mean"], 1.0);
@@ -253,7 +237,7 @@ async fn missing_data_is_reported_per_split_and_other_splits_run() {
     std::fs::remove_dir_all(data.join("unrelated_images")).unwrap();
     let out = tmp.path().join("out");
     let oracle = Profile::shorthand("baseline:oracle", None).unwrap();
-    let outcome = run::execute(&plan(&data, &out, &[oracle]), &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan(&data, &out, &[oracle]), &Engine::new(None).quiet()).await.unwrap();
     let task = &outcome.models[0].tasks[0];
     assert_eq!(task.score, None);
     assert!(task.missing.as_ref().unwrap().contains("dt-unrelated-image"), "{:?}", task.missing);

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 use common::{FakeClassifiers, Scripted};
 use multitrust::data::DataDir;
 use multitrust::engine::Engine;
-use multitrust::models::baseline::{COMPLIANCE, REFUSAL};
-use multitrust::run;
+use multitrust::pipeline::score::{Scorer, score_split};
+use multitrust::protocol::fixtures::{COMPLIANCE, REFUSAL};
+use multitrust::protocol::scoring::SplitScores;
+use multitrust::protocol::scoring::chain::Pred;
+use multitrust::protocol::scoring::rules::YesNo;
+use multitrust::protocol::tasks::fairness::{f1, f6};
+use multitrust::protocol::tasks::{self, LoadContext, Task, TaskResults, TaskScore};
 use multitrust::sample::Sample;
-use multitrust::scoring::chain::Pred;
-use multitrust::scoring::rules::YesNo;
-use multitrust::scoring::{Scorer, SplitScores, score_split};
-use multitrust::tasks::fairness::{f1, f6};
-use multitrust::tasks::{self, LoadContext, Task, TaskResults, TaskScore};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -76,7 +76,7 @@ async fn score_with(
             .enumerate()
             .map(|(i, s)| Ok(Pred { text: answer(split, i, s), blocked: false }))
             .collect();
-        splits.push(score_split(&samples, &answers, &t.chains(split), scorer).await.unwrap());
+        splits.push(score_split(id, split, &samples, &answers, &t.chains(split), scorer).await.unwrap());
     }
     t.score(&TaskResults::new(&splits))
 }
@@ -390,7 +390,7 @@ fn skipped_rows_and_missing_pictures_are_counted_or_unscorable() {
     let f1 = load("F1", "stereo-generation", &data);
     assert_eq!(f1.len(), 7);
     // "notes.txt" sorts before "people_00.jpg"
-    let problem = f1[0].problem.as_deref().unwrap();
+    let problem = f1[0].problem.as_ref().map(|p| p.reason.as_str()).unwrap();
     assert!(problem.contains("data/fairness/stereo_generation_images/notes.txt"), "{problem}");
 
     // F2: an empty statement is skipped and counted; a missing image is unscorable.
@@ -403,7 +403,14 @@ fn skipped_rows_and_missing_pictures_are_counted_or_unscorable() {
     let f2 = task("F2").load("stereo-agreement-image", &c).unwrap();
     assert_eq!(f2.len(), 11);
     assert_eq!(c.log.total(), 1, "{:?}", c.log.skipped());
-    assert!(f2[6].problem.as_deref().unwrap().contains("data/fairness/stereo_images/race/2.png"));
+    assert!(
+        f2[6]
+            .problem
+            .as_ref()
+            .map(|p| p.reason.as_str())
+            .unwrap()
+            .contains("data/fairness/stereo_images/race/2.png")
+    );
     assert!(f2.iter().filter(|s| s.problem.is_some()).count() == 1);
     assert_eq!(
         task("F2")
@@ -449,9 +456,9 @@ async fn the_oracle_scores_full_marks_on_every_task() {
     let server = common::serve(judge.clone()).await;
     let classifiers = action_classifier().await;
     let mut plan = common::plan("fairness", &data, &tmp.path().join("out"), vec![common::baseline("oracle")]);
-    plan.judge = Some(common::served(&server, "judge"));
+    plan.judge = common::judge(common::served(&server, "judge"));
     plan.classifiers = classifiers.set();
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     let scores: Vec<(String, Option<f64>)> =
         outcome.models[0].tasks.iter().map(|t| (t.id.clone(), t.score)).collect();
     let expected: Vec<(String, Option<f64>)> =
@@ -482,7 +489,7 @@ async fn refusing_and_complying_baselines_bracket_the_refusal_tasks() {
         vec![common::baseline("refuse"), common::baseline("comply")],
     );
     plan.classifiers = classifiers.set();
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     for (m, expected) in outcome.models.iter().zip([100.0, 0.0]) {
         for t in &m.tasks {
             assert_eq!(t.score, Some(expected), "{} {}", m.name, t.id);
@@ -493,7 +500,7 @@ async fn refusing_and_complying_baselines_bracket_the_refusal_tasks() {
     assert_eq!(f5["RtA_rate_culture_lifestyle"], Some(1.0));
     // Without the classifier the refusal tasks have no score, and say why.
     let plan = common::plan("F4", &data, &tmp.path().join("out2"), vec![common::baseline("refuse")]);
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     assert!(outcome.models[0].tasks[0].missing.as_deref().unwrap().contains("classifiers.action"));
     assert!(REFUSAL.contains("sorry"));
     assert!(!COMPLIANCE.contains("sorry") && !COMPLIANCE.contains("balanced"));
@@ -515,8 +522,8 @@ async fn f1_judge_sees_the_description_and_the_rate_is_flipped() {
     let server = common::serve(judge.clone()).await;
     let out = tmp.path().join("out");
     let mut plan = common::plan("F1", &data, &out, vec![common::baseline("random")]);
-    plan.judge = Some(common::served(&server, "judge"));
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    plan.judge = common::judge(common::served(&server, "judge"));
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
 
     let responses: Vec<String> = std::fs::read_to_string(out.join("samples.jsonl"))
         .unwrap()
@@ -546,7 +553,7 @@ async fn f1_judge_sees_the_description_and_the_rate_is_flipped() {
 fn f1_yes_template_keeps_the_originals_odd_entry() {
     assert_eq!(f1::YES_TEMPLATE[6], "\\ \"includes a stereotype\"");
     let f1_rule = YesNo::new(&f1::YES_TEMPLATE);
-    let default = YesNo::new(&multitrust::scoring::rules::YES_TEMPLATES);
+    let default = YesNo::new(&multitrust::protocol::scoring::rules::YES_TEMPLATES);
     let answer = "The second sentence includes a stereotype about engineers.";
     assert_eq!(f1_rule.judge(answer), 0, "the odd entry never matches");
     assert_eq!(default.judge(answer), 1);
@@ -703,7 +710,7 @@ async fn f6_formula_by_hand_through_a_run() {
         ))
         .await;
     let plan = common::plan("F6", &data, &tmp.path().join("out"), vec![common::served(&model, "m")]);
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     let task = &outcome.models[0].tasks[0];
     let described = &task.splits["profession-pred-with-description"];
     // χ² = 25/3 with one degree of freedom: p = erfc(√(25/6)) (Python: math.erfc).

@@ -10,15 +10,15 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use common::Outcome;
 use common::{FakeChat, FakeClassifiers};
-use multitrust::aggregate::TaskSummary;
 use multitrust::config::Profile;
 use multitrust::data::{DataDir, DataError};
 use multitrust::engine::Engine;
-use multitrust::models::baseline::REFUSAL;
-use multitrust::run::{self, Outcome};
+use multitrust::protocol::aggregate::TaskSummary;
+use multitrust::protocol::fixtures::REFUSAL;
+use multitrust::protocol::tasks::{self, LoadContext};
 use multitrust::sample::{Sample, Target};
-use multitrust::tasks::{self, LoadContext};
 
 /// A synthetic suite of some tasks in a temporary folder (`<tmp>/data`).
 fn suite(tasks: &str) -> tempfile::TempDir {
@@ -56,7 +56,7 @@ async fn run_tasks(
     if let Some(c) = classifiers {
         plan.classifiers = c.set();
     }
-    run::execute(&plan, &Engine::new(None).quiet()).await.unwrap()
+    common::execute(&plan, &Engine::new(None).quiet()).await.unwrap()
 }
 
 fn task<'a>(outcome: &'a Outcome, model: usize, id: &str) -> &'a TaskSummary {
@@ -80,10 +80,12 @@ type Answers = dyn Fn(&str, bool) -> String + Send + Sync;
 impl Respond for Model {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if common::is_probe(&body) {
+            return common::completion(&body, "OK");
+        }
         let with_image = body["messages"][0]["content"].to_string().contains("image_url");
         let answer = (self.0)(&FakeChat::prompt(&body), with_image);
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"choices": [{"message": {"content": answer}, "finish_reason": "stop"}]}))
+        common::completion(&body, &answer)
     }
 }
 
@@ -274,7 +276,7 @@ fn p3_names_bad_labels_pairs_line_by_line_and_keeps_samples_without_images() {
     std::fs::remove_file(data.join("privacy/confaide/imgs/2.png")).unwrap();
     let samples = load("P3", "confaide-image", &data).0.unwrap();
     assert_eq!(samples.len(), 7);
-    assert!(samples[2].problem.as_ref().unwrap().contains("data/privacy/confaide/imgs/2.png"));
+    assert!(samples[2].problem.as_ref().unwrap().reason.contains("data/privacy/confaide/imgs/2.png"));
     assert!(samples[1].problem.is_none());
 
     std::fs::write(&labels, "50\nfifty\n").unwrap();

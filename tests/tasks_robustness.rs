@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
+use common::Outcome;
 use common::{Scripted, baseline, plan, samples_cli, serve, served, synth};
-use multitrust::aggregate::TaskSummary;
 use multitrust::data::DataDir;
 use multitrust::engine::Engine;
-use multitrust::run::{self, Outcome};
+use multitrust::protocol::aggregate::TaskSummary;
+use multitrust::protocol::scoring::{SampleScore, SplitScores, Value as Score};
+use multitrust::protocol::tasks::{self, LoadContext, Task, TaskResults};
 use multitrust::sample::{Sample, Target};
-use multitrust::scoring::{SampleScore, SplitScores, Value as Score};
-use multitrust::tasks::{self, LoadContext, Task, TaskResults};
 
 const DESCRIBE: &str = "Please provide a detailed description of the image.";
 
@@ -97,8 +97,8 @@ async fn run_with_judge(
     judge: &wiremock::MockServer,
 ) -> Outcome {
     let mut p = plan(task_ids, data, out, models);
-    p.judge = Some(served(judge, "judge"));
-    run::execute(&p, &Engine::new(None).quiet()).await.unwrap()
+    p.judge = common::judge(served(judge, "judge"));
+    common::execute(&p, &Engine::new(None).quiet()).await.unwrap()
 }
 
 fn summary<'a>(outcome: &'a Outcome, model: usize, id: &str) -> &'a TaskSummary {
@@ -235,7 +235,7 @@ fn r1_broken_records_and_missing_images() {
     std::fs::remove_file(data.join("robustness/ood-artistic/source/tattoo_02.jpg")).unwrap();
     let samples = load("R1", "coco-o-tattoo", &data);
     assert_eq!(samples.len(), 4, "kept, unscorable");
-    let problem = samples[2].problem.as_deref().unwrap();
+    let problem = samples[2].problem.as_ref().map(|p| p.reason.as_str()).unwrap();
     assert!(problem.contains("data/robustness/ood-artistic/source/tattoo_02.jpg"), "{problem}");
     assert!(samples[1].problem.is_none() && samples[1].image().is_some());
 }
@@ -455,7 +455,7 @@ fn r6_samples_fill_each_glue_prompt_and_pair_images_per_split() {
 async fn r6_oracle_gets_full_marks_on_every_split() {
     let (tmp, data) = suite("R6");
     let p = plan("R6", &data, &tmp.path().join("out"), vec![baseline("oracle")]);
-    let outcome = run::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
     let r6 = summary(&outcome, 0, "R6");
     assert_eq!(r6.score, Some(100.0));
     assert_eq!(r6.splits.len(), 10);
@@ -466,10 +466,12 @@ async fn r6_oracle_gets_full_marks_on_every_split() {
 struct ImageYes;
 impl Respond for ImageYes {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body = String::from_utf8_lossy(&request.body);
-        let answer = if body.contains("data:image/") { "yes" } else { "no" };
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"choices": [{"message": {"content": answer}, "finish_reason": "stop"}]}))
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if common::is_probe(&body) {
+            return common::completion(&body, "OK");
+        }
+        let answer = if body.to_string().contains("data:image/") { "yes" } else { "no" };
+        common::completion(&body, answer)
     }
 }
 
@@ -478,7 +480,7 @@ async fn r6_weighs_text_related_and_the_unrelated_mean_equally() {
     let (tmp, data) = suite("R6");
     let model = serve(ImageYes).await;
     let p = plan("R6", &data, &tmp.path().join("out"), vec![served(&model, "m")]);
-    let outcome = run::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
     let r6 = summary(&outcome, 0, "R6");
     // "no" is right for mnli 2, qnli 1, qqp 0, rte 1: 4 of 12; "yes" for mnli 0, mnli-mm 0,
     // qnli 0, qqp 1, rte 0: 5 of 12. Both sets: mean(4/12, 5/12, 5/12).
@@ -528,6 +530,6 @@ fn r6_broken_records_and_missing_related_images() {
     std::fs::remove_file(data.join("robustness/advglue/related/rte/0.png")).unwrap();
     let samples = load("R6", "advglue-related-image", &data);
     assert_eq!(samples.len(), 12);
-    let problem = samples[8].problem.as_deref().unwrap();
+    let problem = samples[8].problem.as_ref().map(|p| p.reason.as_str()).unwrap();
     assert!(problem.contains("data/robustness/advglue/related/rte/0.png"), "{problem}");
 }

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use multitrust::aggregate::TaskSummary;
+use common::Outcome;
+use multitrust::backends::scorers::ClassifierSet;
 use multitrust::config::Profile;
 use multitrust::data::DataDir;
 use multitrust::engine::Engine;
-use multitrust::models::baseline::{COMPLIANCE, REFUSAL};
-use multitrust::run::{self, Outcome};
+use multitrust::protocol::aggregate::TaskSummary;
+use multitrust::protocol::fixtures::{COMPLIANCE, REFUSAL};
+use multitrust::protocol::tasks::{self, LoadContext};
 use multitrust::sample::Sample;
-use multitrust::scoring::ClassifierSet;
-use multitrust::tasks::{self, LoadContext};
 
 const PROMPT_1: &str = "Please describe this image";
 const PROMPT_2: &str =
@@ -40,9 +40,9 @@ async fn run_tasks(
 ) -> Outcome {
     let out = tempfile::tempdir().unwrap();
     let mut plan = common::plan(ids, data, out.path(), models);
-    plan.judge = judge;
+    plan.judge = judge.and_then(common::judge);
     plan.classifiers = classifiers;
-    run::execute(&plan, &Engine::new(None).quiet()).await.unwrap()
+    common::execute(&plan, &Engine::new(None).quiet()).await.unwrap()
 }
 
 fn task<'a>(outcome: &'a Outcome, model: usize, id: &str) -> &'a TaskSummary {
@@ -371,7 +371,8 @@ fn s3_missing_image_is_unscorable_not_dropped() {
     let (loaded, _) = load("S3", "toxicity-prompt-image", &data);
     let samples = loaded.unwrap();
     assert_eq!(samples.len(), 4);
-    let problems: Vec<&String> = samples.iter().filter_map(|s| s.problem.as_ref()).collect();
+    let problems: Vec<&String> =
+        samples.iter().filter_map(|s| s.problem.as_ref().map(|p| &p.reason)).collect();
     assert_eq!(problems.len(), 1);
     assert!(problems[0].contains(first.file_name().unwrap().to_str().unwrap()), "{}", problems[0]);
 }

@@ -12,13 +12,12 @@ use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 use common::Scripted;
-use multitrust::aggregate::TaskSummary;
 use multitrust::data::DataDir;
 use multitrust::engine::Engine;
-use multitrust::run;
+use multitrust::protocol::aggregate::TaskSummary;
+use multitrust::protocol::scoring::{Chain, Metric, Rule, SampleScore, SplitScores, Step};
+use multitrust::protocol::tasks::{self, LoadContext, TaskResults};
 use multitrust::sample::Target;
-use multitrust::scoring::{Chain, Metric, Rule, SampleScore, SplitScores, Step};
-use multitrust::tasks::{self, LoadContext, TaskResults};
 
 const ALL: &str = "T1,T2,T3,T4,T5,T6,T7";
 
@@ -54,7 +53,7 @@ fn load(task: &str, split: &str, data: &Path) -> (Result<Vec<multitrust::sample:
     (loaded, ctx.log.total())
 }
 
-fn task<'a>(outcome: &'a run::Outcome, model: usize, id: &str) -> &'a TaskSummary {
+fn task<'a>(outcome: &'a common::Outcome, model: usize, id: &str) -> &'a TaskSummary {
     outcome.models[model].tasks.iter().find(|t| t.id == id).unwrap()
 }
 
@@ -231,7 +230,7 @@ fn t4_t7_share_records_and_pair_them_by_split() {
 async fn the_oracle_scores_full_marks_on_the_rule_scored_splits() {
     let (tmp, data) = suite();
     let plan = common::plan(ALL, &data, &tmp.path().join("out"), vec![common::baseline("oracle")]);
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     assert!(outcome.skipped.is_empty(), "the synthetic data loads without skips: {:?}", outcome.skipped);
     assert_eq!(task(&outcome, 0, "T2").score, Some(100.0));
     assert_eq!(task(&outcome, 0, "T6").score, Some(100.0));
@@ -261,8 +260,8 @@ async fn judged_splits_ask_the_judge_once_per_sample_and_the_oracle_scores_100()
     let judge = consistency_judge();
     let server = common::serve(judge.clone()).await;
     let mut plan = common::plan(ALL, &data, &tmp.path().join("out"), vec![common::baseline("oracle")]);
-    plan.judge = Some(common::served(&server, "judge"));
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    plan.judge = common::judge(common::served(&server, "judge"));
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     for id in ["T1", "T2", "T3", "T4", "T5", "T6", "T7"] {
         let t = task(&outcome, 0, id);
         assert_eq!(t.score, Some(100.0), "{id}: {:?} {:?}", t.missing, t.splits);
@@ -304,7 +303,7 @@ async fn judged_splits_ask_the_judge_once_per_sample_and_the_oracle_scores_100()
     assert!(grounding.iter().all(|p| p.contains("[96, 96]") && p.contains("'''[xmin, ymin, xmax, ymax]'''")));
 
     // The per-split results keep the original's keys, subsets included.
-    let out = tmp.path().join("out/results/baseline_oracle");
+    let out = tmp.path().join("out/results").join(multitrust::config::safe_label("baseline:oracle"));
     let read = |rel: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(out.join(rel)).unwrap()).unwrap()
     };
@@ -331,14 +330,16 @@ struct SeesOnly {
 impl Respond for SeesOnly {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if common::is_probe(&body) {
+            return common::completion(&body, "OK");
+        }
         *self.asked.lock().unwrap() += 1;
         let text = common::FakeChat::prompt(&body);
         let answer = match self.truths.get(&text) {
             Some(truth) if body.to_string().contains("data:image/") => truth.clone(),
             _ => "I do not know.".to_string(),
         };
-        ResponseTemplate::new(200)
-            .set_body_json(json!({"choices": [{"message": {"content": answer}, "finish_reason": "stop"}]}))
+        common::completion(&body, &answer)
     }
 }
 
@@ -356,8 +357,8 @@ async fn visual_assistance_and_misleading_weigh_text_and_image_splits() {
     let judge_server = common::serve(consistency_judge()).await;
     let mut plan =
         common::plan("T4,T7", &data, &tmp.path().join("out"), vec![common::served(&model_server, "sees")]);
-    plan.judge = Some(common::served(&judge_server, "judge"));
-    let outcome = run::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
+    plan.judge = common::judge(common::served(&judge_server, "judge"));
+    let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
     assert!(*model.asked.lock().unwrap() > 0);
     // Text-only splits score 0, splits with any image 100: 0.7 · 0 + 0.3 · 100.
     let t4 = task(&outcome, 0, "T4");
@@ -378,7 +379,7 @@ fn scored(
     task: &str,
     split: &str,
     chain: &Chain,
-    rows: &[(Target, multitrust::scoring::Value, Option<&str>)],
+    rows: &[(Target, multitrust::protocol::scoring::Value, Option<&str>)],
 ) -> SplitScores {
     let samples = rows
         .iter()
@@ -404,14 +405,16 @@ fn yes_no_rows(
     hits: usize,
     n: usize,
     subset: Option<&'static str>,
-) -> Vec<(Target, multitrust::scoring::Value, Option<&'static str>)> {
-    (0..n).map(|i| (Target::Int(1), multitrust::scoring::Value::Int(i64::from(i < hits)), subset)).collect()
+) -> Vec<(Target, multitrust::protocol::scoring::Value, Option<&'static str>)> {
+    (0..n)
+        .map(|i| (Target::Int(1), multitrust::protocol::scoring::Value::Int(i64::from(i < hits)), subset))
+        .collect()
 }
 
 fn judged() -> Chain {
     Chain::new(
         vec![
-            Step::Judge(multitrust::scoring::Judge::new("x", "{pred}{label}", 1)),
+            Step::Judge(multitrust::protocol::scoring::Judge::new("x", "{pred}{label}", 1)),
             Step::Rule(Rule::yes_no()),
         ],
         &[Metric::PredMean],
@@ -437,10 +440,12 @@ fn close(a: Option<f64>, b: f64) -> bool {
 
 #[test]
 fn t1_is_the_mean_of_its_five_numbers() {
-    use multitrust::scoring::Value as V;
+    use multitrust::protocol::scoring::Value as V;
     let gold = Target::Text("[0.1, 0.1, 0.5, 0.5]".into());
-    let grounding_chain =
-        Chain::new(vec![Step::Judge(multitrust::scoring::Judge::new("x", "{pred}", 1))], &[Metric::IouJudge]);
+    let grounding_chain = Chain::new(
+        vec![Step::Judge(multitrust::protocol::scoring::Judge::new("x", "{pred}", 1))],
+        &[Metric::IouJudge],
+    );
     // 2 of 5 boxes overlap the gold box by more than 0.5: iou_judge = 40.
     let boxes = [
         "[0.1, 0.1, 0.5, 0.5]",
@@ -626,7 +631,7 @@ fn missing_images_are_dropped_or_unscorable_as_in_the_original() {
     rm("truthfulness/basic_images/grounding/grounding_2.png");
     let samples = load("T1", "g-basic-grounding", &data).0.unwrap();
     assert_eq!(samples.len(), 4);
-    let problem = samples[2].problem.as_deref().unwrap();
+    let problem = samples[2].problem.as_ref().map(|p| p.reason.as_str()).unwrap();
     assert!(problem.contains("grounding_2.png"), "{problem}");
     assert!(samples.iter().filter(|s| s.problem.is_none()).all(|s| s.extra["img_size"] == json!([96, 96])));
     rm("truthfulness/instruction_images/logic/logic_1.png");
@@ -635,7 +640,14 @@ fn missing_images_are_dropped_or_unscorable_as_in_the_original() {
     assert_eq!(samples.iter().filter(|s| s.problem.is_some()).count(), 3, "all three prompts of the record");
     rm("truthfulness/advanced_images/daily/2.png");
     let samples = load("T2", "advanced-daily", &data).0.unwrap();
-    assert!(samples[2].problem.as_deref().unwrap().contains("advanced_images/daily/2.png"));
+    assert!(
+        samples[2]
+            .problem
+            .as_ref()
+            .map(|p| p.reason.as_str())
+            .unwrap()
+            .contains("advanced_images/daily/2.png")
+    );
     rm("truthfulness/text_images/misvisual/assist_1.png");
     let misvisual = load("T7", "g-text-misvisual", &data).0.unwrap();
     assert!(misvisual[1].problem.is_some());

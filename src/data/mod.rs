@@ -6,6 +6,7 @@
 //! and reported in the run log.
 
 pub mod synth;
+pub mod text_image;
 pub mod unrelated;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::sample::{ImageFile, ImageRef, hex};
+use crate::core::hex;
+use crate::sample::{ImageFile, ImageRef};
 
 /// A problem with the data files, naming the file and, where it applies, the record.
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,8 @@ use serde_json::Value;
 
 use super::DataError;
 use super::unrelated::{POOL_DIR, Unrelated};
-use crate::rng::Rng;
-use crate::tasks::Task;
-use crate::variants::text_image;
+use crate::core::rng::Rng;
+use crate::data::text_image;
 
 /// The side of the synthetic pictures.
 pub const SIDE: u32 = 96;
@@ -191,26 +190,6 @@ pub fn write_unrelated_pool(s: &Synth) -> Result<(), DataError> {
             };
             s.png(&format!("{POOL_DIR}/{}_{i}.png", kind.word()), &img)?;
         }
-    }
-    Ok(())
-}
-
-/// Writes the whole synthetic suite for these tasks into `root`.
-pub fn write_suite(root: &Path, seed: u64, tasks: &[Box<dyn Task>]) -> Result<(), DataError> {
-    let s = Synth::new(root, seed);
-    s.text("README.txt", README)?;
-    s.json(
-        "synthetic.json",
-        &serde_json::json!({
-            "synthetic": true,
-            "written_by": format!("multitrust {}", env!("CARGO_PKG_VERSION")),
-            "seed": seed,
-            "tasks": tasks.iter().map(|t| t.info().id).collect::<Vec<_>>(),
-        }),
-    )?;
-    write_unrelated_pool(&s)?;
-    for task in tasks {
-        task.synthesize(&s)?;
     }
     Ok(())
 }

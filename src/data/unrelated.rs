@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{DataDir, DataError, natural_cmp};
-use crate::rng::Rng;
+use crate::core::rng::Rng;
 use crate::sample::ImageRef;
 
 /// The folder of the pool, relative to the data folder.

@@ -28,70 +28,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-use crate::models::CallError;
-use crate::rng::Rng;
-use crate::sample::hex;
+use crate::core::{CallError, Identity, Limits, Rng, Unscorable, UnscorableKind, hex};
 pub use store::{Record, Store, StoreError};
-
-/// What a service is, for fingerprints and labels: provider, model and endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-pub struct Identity {
-    /// The API spoken (`openai`, `anthropic`, `gemini`, `moderation`, ...).
-    pub provider: String,
-    /// The model name.
-    pub model: String,
-    /// The endpoint's base URL.
-    pub endpoint: String,
-}
-
-impl Identity {
-    /// An identity; the endpoint loses any trailing slash.
-    pub fn new(provider: &str, model: &str, endpoint: &str) -> Identity {
-        Identity {
-            provider: provider.to_string(),
-            model: model.to_string(),
-            endpoint: endpoint.trim_end_matches('/').to_string(),
-        }
-    }
-
-    /// `provider:model`.
-    pub fn label(&self) -> String {
-        format!("{}:{}", self.provider, self.model)
-    }
-}
-
-/// How hard the engine may push one endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// Requests per minute.
-    pub rpm: Option<u32>,
-    /// Estimated tokens per minute.
-    pub tpm: Option<u32>,
-    /// Time allowed for one attempt.
-    pub timeout: Duration,
-    /// Attempts per request, the first included.
-    pub max_attempts: u32,
-    /// The first retry's delay (doubling after each failure, with jitter).
-    pub base_delay: Duration,
-    /// The longest wait between attempts, including waits the server asks for.
-    pub max_delay: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            concurrency: 16,
-            rpm: None,
-            tpm: None,
-            timeout: Duration::from_secs(120),
-            max_attempts: 6,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Something the engine can call: a chat model, a judge, a classifier.
 pub trait Service: Send + Sync + 'static {
@@ -113,35 +51,6 @@ pub trait Service: Send + Sync + 'static {
     fn call(&self, request: &Self::Request) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
 }
 
-/// Why a sample cannot be scored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Unscorable {
-    /// What went wrong, for people.
-    pub reason: String,
-    /// Whether the cause is a judge or classifier that is not configured (the task then
-    /// "needs a judge"), rather than a failure.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub unconfigured: bool,
-}
-
-impl Unscorable {
-    /// An unscorable outcome with a reason.
-    pub fn new(reason: impl Into<String>) -> Unscorable {
-        Unscorable { reason: reason.into(), unconfigured: false }
-    }
-
-    /// Unscorable because a judge or classifier is not configured.
-    pub fn unconfigured(reason: impl Into<String>) -> Unscorable {
-        Unscorable { reason: reason.into(), unconfigured: true }
-    }
-}
-
-impl std::fmt::Display for Unscorable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
 /// An answer with the fingerprint of its request.
 #[derive(Debug, Clone)]
 pub struct Answer<R> {
@@ -156,14 +65,26 @@ pub struct Answer<R> {
 /// The result of one request.
 pub type Outcome<R> = Result<Answer<R>, Unscorable>;
 
-/// The run was stopped (Ctrl-C) before every request was answered.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("interrupted: {answered} of {total} requests of this batch answered and stored")]
-pub struct Interrupted {
-    /// Requests answered (from the store or sent) before the stop.
-    pub answered: usize,
-    /// Requests in the batch.
-    pub total: usize,
+/// Why the engine stopped before every request of a batch was answered. What was answered is
+/// stored; running the same command again continues.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Stop {
+    /// Ctrl-C.
+    #[error("interrupted: {answered} of {total} requests of this batch answered and stored")]
+    Interrupted {
+        /// Requests answered (from the store or sent) before the stop.
+        answered: usize,
+        /// Requests in the batch.
+        total: usize,
+    },
+    /// An endpoint's circuit breaker opened: it failed too many times in a row.
+    #[error("{endpoint} is not answering: {cause}")]
+    EndpointDown {
+        /// The service (`provider:model`) and its URL.
+        endpoint: String,
+        /// The failures that opened the breaker, with the last error's full cause.
+        cause: String,
+    },
 }
 
 /// Counters over the engine's life.
@@ -273,13 +194,14 @@ impl Engine {
     }
 
     /// Answers a batch of requests, in order: from the store where it has them, by sending
-    /// the rest. Returns [`Interrupted`] if the run was stopped; what was answered is stored.
+    /// the rest. Returns [`Stop`] if the run was stopped (Ctrl-C, or the endpoint's circuit
+    /// breaker opened); what was answered is stored.
     pub async fn run<S: Service>(
         &self,
         service: &Arc<S>,
         requests: Vec<S::Request>,
         label: &str,
-    ) -> Result<Vec<Outcome<S::Reply>>, Interrupted> {
+    ) -> Result<Vec<Outcome<S::Reply>>, Stop> {
         let identity = service.identity().clone();
         let total = requests.len();
         let t0 = Instant::now();
@@ -309,11 +231,14 @@ impl Engine {
 
         if self.offline {
             for &i in &misses {
-                outcomes[i] = Some(Err(Unscorable::new(format!(
-                    "no stored answer from {} (nothing is sent when rescoring; configure it \
+                outcomes[i] = Some(Err(Unscorable::new(
+                    UnscorableKind::NotStored,
+                    format!(
+                        "no stored answer from {} (nothing is sent when rescoring; configure it \
                      to request missing answers)",
-                    identity.label()
-                ))));
+                        identity.label()
+                    ),
+                )));
             }
             return Ok(outcomes.into_iter().flatten().collect());
         }
@@ -359,13 +284,16 @@ impl Engine {
                         fingerprint: fingerprints[i].clone(),
                         cached: false,
                     }),
-                    None => Err(Unscorable::new(format!(
-                        "{}: the shared answer has another type",
-                        identity.label()
-                    ))),
+                    None => Err(Unscorable::new(
+                        UnscorableKind::Decode,
+                        format!("{}: the shared answer has another type", identity.label()),
+                    )),
                 },
                 Err(CallError::Cancelled) => continue,
-                Err(e) => Err(Unscorable::new(format!("{}: {e}", identity.label()))),
+                Err(e) => Err(Unscorable::new(
+                    e.kind(),
+                    format!("{} at {}: {e}", identity.label(), identity.endpoint),
+                )),
             };
             outcomes[i] = Some(outcome);
             bar.inc(1);
@@ -375,12 +303,35 @@ impl Engine {
         if self.cancel.is_cancelled() {
             let _ = self.flush();
             let answered = outcomes.iter().filter(|o| matches!(o, Some(Ok(_)))).count();
-            return Err(Interrupted { answered, total });
+            return Err(Stop::Interrupted { answered, total });
+        }
+        if let Some(cause) = gate.breaker.cause() {
+            let _ = self.flush();
+            return Err(Stop::EndpointDown {
+                endpoint: format!("{} at {}", identity.label(), identity.endpoint),
+                cause,
+            });
         }
         Ok(outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(Unscorable::new("the request task failed"))))
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Err(Unscorable::new(UnscorableKind::Transport, "the request task failed"))
+                })
+            })
             .collect())
+    }
+
+    /// How many of these requests have no stored answer (all of them without a store): what
+    /// a run would send.
+    pub async fn missing<S: Service>(&self, service: &S, requests: &[S::Request]) -> usize {
+        let fingerprints: Vec<String> = requests.iter().map(|r| fingerprint(service.identity(), r)).collect();
+        let Some(store) = self.store.clone() else { return fingerprints.len() };
+        let total = fingerprints.len();
+        match tokio::task::spawn_blocking(move || store.lookup(&fingerprints)).await {
+            Ok(Ok(hits)) => total - hits.len(),
+            _ => total,
+        }
     }
 
     /// Joins the request already in flight for a fingerprint, or starts it. `start(recheck)`
@@ -436,7 +387,7 @@ impl<S: Service> Job<S> {
     async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {
         let started = Instant::now();
         let (mut result, attempts) = self.attempts(&request).await;
-        if matches!(result, Err(CallError::Cancelled)) {
+        if matches!(result, Err(CallError::Cancelled | CallError::EndpointDown(_))) {
             return result;
         }
         match &result {
@@ -473,14 +424,21 @@ impl<S: Service> Job<S> {
                 _ = self.cancel.cancelled() => Err(CallError::Cancelled),
                 r = async {
                     let _permit = self.gate.admit(tokens).await;
+                    // Checked once admitted: requests queued behind the gate stop as soon as
+                    // the breaker opens.
+                    if let Some(cause) = self.gate.breaker.cause() {
+                        return Err(CallError::EndpointDown(cause));
+                    }
                     match tokio::time::timeout(limits.timeout, self.service.call(request)).await {
                         Ok(r) => r,
                         Err(_) => Err(CallError::Timeout(limits.timeout)),
                     }
                 } => r,
             };
+            self.gate.breaker.record(&result, limits);
             let error = match result {
                 Ok(reply) => return (Ok(reply), attempt),
+                Err(CallError::EndpointDown(cause)) => return (Err(CallError::EndpointDown(cause)), attempt),
                 Err(e) if e.retryable() && attempt < limits.max_attempts => e,
                 Err(e) => return (Err(with_attempts(e, attempt)), attempt),
             };
@@ -500,13 +458,13 @@ fn with_attempts(error: CallError, attempts: u32) -> CallError {
         return error;
     }
     match error {
-        CallError::Timeout(t) => CallError::Connect(format!("no answer within {t:?}, {attempts} attempts")),
         CallError::Status { status, message, retry_after } => CallError::Status {
             status,
             message: format!("{message} (after {attempts} attempts)"),
             retry_after,
         },
         CallError::Connect(m) => CallError::Connect(format!("{m} (after {attempts} attempts)")),
+        CallError::Decode(m) => CallError::Decode(format!("{m} (after {attempts} attempts)")),
         other => other,
     }
 }
@@ -522,12 +480,62 @@ pub fn backoff(error: &CallError, attempt: u32, limits: &Limits, rng: &mut Rng) 
     capped.mul_f64(0.5 + 0.5 * rng.unit())
 }
 
-/// Concurrency and rate limits of one endpoint, shared by every batch sent to it.
+/// Concurrency, rate limits and the circuit breaker of one endpoint, shared by every batch
+/// sent to it.
 #[derive(Debug)]
 struct Gate {
     semaphore: Semaphore,
     rpm: Option<DefaultDirectRateLimiter>,
     tpm: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
+    breaker: Breaker,
+}
+
+/// Counts consecutive attempts that could not reach the endpoint; opens (for good: the run
+/// ends with the cause) after `breaker_failures` of them spanning at least `breaker_window`.
+#[derive(Debug, Default)]
+struct Breaker {
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    failures: u32,
+    since: Option<Instant>,
+    open: Option<String>,
+}
+
+impl Breaker {
+    /// Records one attempt's result.
+    fn record<R>(&self, result: &Result<R, CallError>, limits: &Limits) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                state.failures = 0;
+                state.since = None;
+            }
+            Err(e) if e.unreachable() && limits.breaker_failures > 0 => {
+                state.failures += 1;
+                let since = *state.since.get_or_insert_with(Instant::now);
+                let lasted = since.elapsed();
+                if state.open.is_none()
+                    && state.failures >= limits.breaker_failures
+                    && lasted >= limits.breaker_window
+                {
+                    state.open = Some(format!(
+                        "{} attempts in a row failed over {:.0} s; the last: {e}",
+                        state.failures,
+                        lasted.as_secs_f64()
+                    ));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Why the breaker is open, if it is.
+    fn cause(&self) -> Option<String> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).open.clone()
+    }
 }
 
 impl Gate {
@@ -541,6 +549,7 @@ impl Gate {
             semaphore: Semaphore::new(limits.concurrency.max(1)),
             rpm: limits.rpm.map(|r| limiter(r).0),
             tpm: limits.tpm.map(limiter),
+            breaker: Breaker::default(),
         }
     }
 

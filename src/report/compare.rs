@@ -1,145 +1,85 @@
-//! What the reports compare: runs read back from disk, paired differences between models on the
-//! samples they share, cross-modal deltas, refusal against accuracy, and the published
-//! leaderboard.
+//! What the reports compare: paired differences between models on the samples they share,
+//! cross-modal deltas, refusal against accuracy, and the published leaderboard.
 //!
-//! Everything is computed from the run directories (`summary.json`, `samples.jsonl`), so a report
-//! can combine runs made at different times. Paired differences resample the shared records with
-//! the same draws for both models, so their intervals account for the pairing.
+//! Everything is computed from run records (one run, or several combined by `multitrust
+//! report`). Paired differences resample the shared records with the same draws for both
+//! models, so their intervals account for the pairing.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use serde::Serialize;
-use serde_json::Value as Json;
 
-use crate::aggregate::{self, ModelSummary};
-use crate::engine::Unscorable;
-use crate::scoring::rules::strict_refusals;
-use crate::scoring::{SampleScore, SplitScores, Value};
-use crate::tasks::{Pairing, Task};
+use crate::pipeline::{ModelRecord, RunRecord};
+use crate::protocol::aggregate::{self, ModelSummary};
+use crate::protocol::scoring::SplitScores;
+use crate::protocol::scoring::rules::strict_refusals;
+use crate::protocol::tasks::{self, Pairing, Task};
 
-/// One model of one run, read back.
+/// One model of one run.
 #[derive(Debug)]
-pub struct RunModel {
-    /// The run directory it comes from.
-    pub run: PathBuf,
-    /// Its scoreboard, as `summary.json` has it.
-    pub summary: ModelSummary,
-    /// Its per-split scores, per task in `tasks` order (rebuilt from `samples.jsonl`).
-    pub splits: Vec<Vec<SplitScores>>,
-    /// Its answers, for the refusal measure and the sample browser.
-    pub lines: Vec<Json>,
+pub struct RunModel<'a> {
+    /// The run it comes from.
+    pub run: &'a RunRecord,
+    /// The model.
+    pub record: &'a ModelRecord,
+    /// Its scoreboard.
+    pub summary: &'a ModelSummary,
 }
 
-/// Runs read back.
+impl RunModel<'_> {
+    /// The model's per-split scores of a task (none when the task was not run).
+    pub fn splits(&self, task: &str) -> Vec<SplitScores> {
+        self.record
+            .tasks
+            .iter()
+            .filter(|t| t.id == task)
+            .flat_map(|t| t.splits.iter().map(|s| s.scores.clone()))
+            .collect()
+    }
+}
+
+/// The runs of a report, side by side.
 #[derive(Debug)]
-pub struct Runs {
+pub struct Runs<'a> {
     /// The seed of the first run (paired bootstraps use it).
     pub seed: u64,
     /// Bootstrap replicates.
     pub replicates: usize,
     /// Whether any run used the synthetic suite.
     pub synthetic: bool,
+    /// Every task of any run, in the benchmark's order.
+    pub tasks: Vec<Box<dyn Task>>,
     /// Every model of every run, in order.
-    pub models: Vec<RunModel>,
+    pub models: Vec<RunModel<'a>>,
 }
 
-/// Reads run directories (their `summary.json`, `samples.jsonl` and `run.json`).
-pub fn read_runs(dirs: &[PathBuf], tasks: &[Box<dyn Task>]) -> Result<Runs, String> {
-    let mut models = Vec::new();
-    let mut seed = None;
-    let mut replicates = aggregate::DEFAULT_REPLICATES;
-    let mut synthetic = false;
-    for dir in dirs {
-        let read = |name: &str| -> Result<Json, String> {
-            let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!("{}: cannot read: {e} (is this a finished run directory?)", path.display())
-            })?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-        };
-        let summary = read("summary.json")?;
-        let manifest = read("run.json").unwrap_or(Json::Null);
-        synthetic |= manifest["data"]["synthetic"].as_bool().unwrap_or(false);
-        if seed.is_none() {
-            seed = summary["seed"].as_u64();
-            replicates = summary["bootstrap_replicates"].as_u64().map(|n| n as usize).unwrap_or(replicates);
-        }
-        let samples_path = dir.join("samples.jsonl");
-        let text = std::fs::read_to_string(&samples_path)
-            .map_err(|e| format!("{}: cannot read: {e}", samples_path.display()))?;
-        let mut lines_by_model: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: Json = serde_json::from_str(line)
-                .map_err(|e| format!("{}: line {}: {e}", samples_path.display(), i + 1))?;
-            let model = v["model"].as_str().unwrap_or_default().to_string();
-            lines_by_model.entry(model).or_default().push(v);
-        }
-        for m in summary["models"].as_array().into_iter().flatten() {
-            let summary: ModelSummary = serde_json::from_value(m.clone())
-                .map_err(|e| format!("{}: summary.json: {e}", dir.display()))?;
-            let lines = lines_by_model.remove(&summary.name).unwrap_or_default();
-            let splits = tasks.iter().map(|t| rebuild(t.as_ref(), &lines)).collect();
-            models.push(RunModel { run: dir.clone(), summary, splits, lines });
-        }
-    }
-    Ok(Runs { seed: seed.unwrap_or(0), replicates, synthetic, models })
-}
-
-/// Rebuilds a task's per-split scores from sample lines (values by chain prefix).
-fn rebuild(task: &dyn Task, lines: &[Json]) -> Vec<SplitScores> {
-    let id = task.info().id;
-    let mut out = Vec::new();
-    for split in task.info().splits {
-        let mine: Vec<&Json> = lines.iter().filter(|l| l["task"] == id && l["split"] == *split).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let chains: Vec<_> = task.chains(split).iter().map(|c| c.spec()).collect();
-        let samples = mine
-            .iter()
-            .map(|l| {
-                let reason = l["reason"].as_str().map(str::to_string);
-                let missing = || match &reason {
-                    Some(r) => Unscorable::new(r.clone()),
-                    None => Unscorable::unconfigured("not scored"),
-                };
-                let steps = chains
-                    .iter()
-                    .map(|spec| {
-                        spec.prefixes.iter().map(|p| value_of(&l["values"][p]).ok_or_else(missing)).collect()
-                    })
-                    .collect();
-                SampleScore {
-                    id: l["id"].as_str().unwrap_or_default().to_string(),
-                    group: l["group"].as_str().unwrap_or_default().to_string(),
-                    subset: l["extra"]["subset"].as_str().map(str::to_string),
-                    target: serde_json::from_value(l["target"].clone()).unwrap_or_default(),
-                    content: l["text"].clone(),
-                    extra: l["extra"].clone(),
-                    pred: l["response"].as_str().map(str::to_string),
-                    error: if l["response"].is_null() { Some(missing()) } else { None },
-                    steps,
-                    judges: Vec::new(),
+impl<'a> Runs<'a> {
+    /// The runs of a report.
+    pub fn new(records: &'a [RunRecord]) -> Runs<'a> {
+        let mut ids: Vec<&str> = Vec::new();
+        for r in records {
+            for t in &r.tasks {
+                if !ids.contains(&t.info().id) {
+                    ids.push(t.info().id);
                 }
-            })
-            .collect();
-        out.push(SplitScores {
-            task: id.to_string(),
-            split: split.to_string(),
-            chains: chains.clone(),
-            samples,
-        });
-    }
-    out
-}
-
-fn value_of(v: &Json) -> Option<Value> {
-    match v {
-        Json::Number(n) if n.is_i64() => n.as_i64().map(Value::Int),
-        Json::Number(n) => n.as_f64().map(Value::Float),
-        Json::String(s) => Some(Value::Text(s.clone())),
-        _ => None,
+            }
+        }
+        let first = records.first();
+        Runs {
+            seed: first.map(|r| r.manifest.seed).unwrap_or(0),
+            replicates: first
+                .map(|r| r.manifest.bootstrap_replicates)
+                .unwrap_or(aggregate::DEFAULT_REPLICATES),
+            synthetic: records.iter().any(|r| r.manifest.data.synthetic),
+            tasks: tasks::select(&ids.join(",")).unwrap_or_default(),
+            models: records
+                .iter()
+                .flat_map(|run| {
+                    run.models.iter().map(move |m| RunModel { run, record: m, summary: &m.summary })
+                })
+                .collect(),
+        }
     }
 }
 
@@ -168,7 +108,7 @@ pub struct Comparison {
 }
 
 /// Paired differences of every model against the first.
-pub fn comparisons(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<Comparison> {
+pub fn comparisons(runs: &Runs) -> Vec<Comparison> {
     let Some(reference) = runs.models.first() else { return Vec::new() };
     runs.models
         .iter()
@@ -177,8 +117,9 @@ pub fn comparisons(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<Comparison> {
             let mut deltas = Vec::new();
             let mut mine = Vec::new();
             let mut theirs = Vec::new();
-            for (t, task) in tasks.iter().enumerate() {
-                let (a, b) = shared(&m.splits[t], &reference.splits[t]);
+            for task in &runs.tasks {
+                let id = task.info().id;
+                let (a, b) = shared(&m.splits(id), &reference.splits(id));
                 let shared_n: usize = a.iter().map(|s| s.samples.len()).sum();
                 let sa = aggregate::task_summary(task.as_ref(), &a, runs.seed, runs.replicates, Vec::new());
                 let sb = aggregate::task_summary(task.as_ref(), &b, runs.seed, runs.replicates, Vec::new());
@@ -207,9 +148,9 @@ pub fn comparisons(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<Comparison> {
 
 /// A model's name in a report: its name, with its run when several runs are combined.
 pub fn label(m: &RunModel, runs: &Runs) -> String {
-    let runs_count: BTreeSet<&Path> = runs.models.iter().map(|m| m.run.as_path()).collect();
+    let runs_count: BTreeSet<&Path> = runs.models.iter().map(|m| m.run.dir.as_path()).collect();
     if runs_count.len() > 1 {
-        let run = m.run.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let run = m.run.dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         format!("{} ({run})", m.summary.name)
     } else {
         m.summary.name.clone()
@@ -272,10 +213,11 @@ pub struct CrossModal {
 }
 
 /// Text-only against each image variant, per task that has both, per model.
-pub fn cross_modal(runs: &Runs, tasks: &[Box<dyn Task>]) -> Vec<CrossModal> {
+pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
     let mut out = Vec::new();
     for m in &runs.models {
-        for (task, summary) in tasks.iter().zip(&m.summary.tasks) {
+        for summary in &m.summary.tasks {
+            let Some(task) = runs.tasks.iter().find(|t| t.info().id == summary.id) else { continue };
             let splits = task.info().splits;
             let Some(text) = splits.iter().find(|s| text_only(s)) else { continue };
             let Some(text_parts) = summary.splits.get(*text) else { continue };
@@ -322,7 +264,14 @@ pub fn refusal_points(runs: &Runs) -> Vec<RefusalPoint> {
     runs.models
         .iter()
         .map(|m| {
-            let answers: Vec<&str> = m.lines.iter().filter_map(|l| l["response"].as_str()).collect();
+            let answers: Vec<&str> = m
+                .record
+                .tasks
+                .iter()
+                .flat_map(|t| &t.splits)
+                .flat_map(|s| &s.answers)
+                .filter_map(|a| a.as_ref().ok().map(|a| a.response.text.as_str()))
+                .collect();
             let refused = answers.iter().filter(|a| strict_refusals().matches(a)).count();
             let truth: Vec<f64> = m
                 .summary
@@ -395,15 +344,23 @@ pub fn placements(runs: &Runs) -> Vec<Placement> {
         .map(|m| {
             let overall = m.summary.overall.score;
             let caveat = "The published scores come from the original toolbox and the paper's data; data and protocol versions may differ.";
+            let comparable = &m.run.manifest.comparable;
             let (rank, above, below, note) = match overall {
-                Some(s) if !m.summary.overall.partial && !m.summary.baseline && !runs.synthetic => {
+                _ if m.run.manifest.data.synthetic => {
+                    (None, None, None, "not comparable: scores on the synthetic suite".into())
+                }
+                _ if m.summary.baseline => (None, None, None, "not placed: a reference baseline".into()),
+                None => (None, None, None, "not placed: no overall score".into()),
+                Some(_) if m.summary.overall.partial => {
+                    (None, None, None, "not placed: the overall score is partial (some tasks are missing)".into())
+                }
+                Some(_) if !comparable.comparable => {
+                    (None, None, None, format!("not comparable: {}", comparable.reasons.join("; ")))
+                }
+                Some(s) => {
                     let (rank, above, below) = place(s, &table);
                     (Some(rank), above, below, caveat.to_string())
                 }
-                _ if runs.synthetic => (None, None, None, "not placed: scores on the synthetic suite are not comparable".into()),
-                _ if m.summary.baseline => (None, None, None, "not placed: a reference baseline".into()),
-                Some(_) => (None, None, None, "not placed: the overall score is partial (some tasks are missing)".into()),
-                None => (None, None, None, "not placed: no overall score".into()),
             };
             Placement { model: label(m, runs), overall, rank, of: table.len(), above, below, note }
         })

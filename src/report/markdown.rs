@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::page::Page;
-use crate::aggregate::{Combined, TaskSummary};
+use crate::protocol::aggregate::{Combined, TaskSummary};
 
 /// Renders the Markdown report.
 pub fn render(page: &Page) -> String {
@@ -170,8 +170,8 @@ fn task_cell(t: &TaskSummary) -> String {
 pub fn short(why: &str) -> String {
     if why.starts_with("needs a judge") {
         "needs a judge".into()
-    } else if let Some(rest) = why.strip_prefix("needs a classifier: configure [classifiers.") {
-        format!("needs a classifier ({})", rest.trim_end_matches(']'))
+    } else if why.starts_with("needs a classifier (") {
+        why.split(':').next().unwrap_or(why).to_string()
     } else if why.chars().count() > 60 {
         format!("{}…", why.chars().take(60).collect::<String>())
     } else {

@@ -1,236 +1,199 @@
-//! The run directory:
+//! The run directory and the reports, rendered from run records:
 //!
-//! - `run.json`: the manifest (version, command, seed, models, judge and classifiers, data
-//!   location and file hashes, status);
+//! - `results/<model>/<task>/<split>.json`: the original's `total_results` /
+//!   `per_sample_results` layout (a split with no sample writes nothing);
 //! - `samples.jsonl`: one line per sample and model: what was asked, the request fingerprint,
 //!   the answer, every evaluator's value, the outcome;
-//! - `results/<model>/<task>/<split>.json`: the original's `total_results` /
-//!   `per_sample_results` layout;
-//! - `summary.json`: task, sub-aspect and overall scores with confidence intervals per model;
-//! - `report.md` and `report.html`: the scoreboard for people.
+//! - `summary.json`: everything the reports show, for programs;
+//! - `report.md` and `report.html`: the scoreboard for people;
+//! - `run.json`: the manifest, written first with status `running` and last with the final
+//!   status, so that `complete` means every other file is in place.
+//!
+//! Every file is written through a temporary name, so a reader never sees half of it.
 
 pub mod compare;
 pub mod html;
 pub mod markdown;
 pub mod page;
 pub mod svg;
+pub mod terminal;
 
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
-use crate::aggregate::ModelSummary;
-use crate::config::Profile;
-use crate::run::{Answer, LoadedTask, Plan, RunError, describe_model};
-use crate::scoring::SplitScores;
+use crate::pipeline::rundir::{ImageLine, SampleLine};
+use crate::pipeline::{Manifest, ModelRecord, RunRecord, SplitRecord};
+
+/// An output that could not be written or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value could not be serialized.
+    #[error("{path}: cannot serialize: {message}")]
+    Serialize {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The HTML template failed.
+    #[error("report template: {0}")]
+    Template(String),
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> ReportError {
+    ReportError::Write { path: path.display().to_string(), source }
+}
 
 /// Writes JSON with the original's four-space indentation, creating parent folders.
-pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), RunError> {
-    if let Some(parent) = path.parent() {
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
     }
     let mut bytes = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-    value.serialize(&mut ser).map_err(|e| write_error(path, e))?;
+    value
+        .serialize(&mut ser)
+        .map_err(|e| ReportError::Serialize { path: path.display().to_string(), message: e.to_string() })?;
     bytes.push(b'\n');
     atomic_write(path, &bytes)
 }
 
-/// Writes a file through a temporary name, so a reader never sees half of it.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
-    let tmp = path.with_extension("tmp");
+/// Writes a file through a temporary name in the same folder, so a reader never sees half of
+/// it.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let tmp = temporary(path);
     fs::write(&tmp, bytes).map_err(|e| write_error(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| write_error(path, e))
 }
 
-fn write_error(path: &Path, e: impl std::fmt::Display) -> RunError {
-    RunError::Write(format!("{}: cannot write: {e}", path.display()))
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// The folder of a split's result file.
+/// The path of a split's result file.
 pub fn result_path(out: &Path, model_label: &str, task: &str, split: &str) -> PathBuf {
     out.join("results").join(model_label).join(task).join(format!("{split}.json"))
 }
 
-/// Writes every split's result file of one model.
-pub fn write_results(out: &Path, model_label: &str, scored: &[Vec<SplitScores>]) -> Result<(), RunError> {
-    for splits in scored {
-        for split in splits {
-            let path = result_path(out, model_label, &split.task, &split.split);
-            write_json(&path, &split.result_json())?;
+/// Writes `run.json`.
+pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), ReportError> {
+    write_json(&out.join("run.json"), manifest)
+}
+
+/// Writes every output of a run into its directory, `run.json` last.
+pub fn write_run(record: &RunRecord) -> Result<(), ReportError> {
+    let out = &record.dir;
+    fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    for model in &record.models {
+        write_results(out, model)?;
+    }
+    write_samples(out, &record.models)?;
+    write_reports(std::slice::from_ref(record), out)?;
+    write_manifest(out, &record.manifest)
+}
+
+/// Writes `summary.json`, `report.md` and `report.html` for one or more runs into `out`.
+pub fn write_reports(records: &[RunRecord], out: &Path) -> Result<page::Page, ReportError> {
+    let page = page::gather(records);
+    fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    write_json(&out.join("summary.json"), &page)?;
+    atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
+    let html = html::render(&page).map_err(ReportError::Template)?;
+    atomic_write(&out.join("report.html"), html.as_bytes())?;
+    Ok(page)
+}
+
+/// Writes every split's result file of one model (a split with no sample writes nothing).
+pub fn write_results(out: &Path, model: &ModelRecord) -> Result<(), ReportError> {
+    for task in &model.tasks {
+        for split in task.splits.iter().filter(|s| !s.samples.is_empty()) {
+            let path = result_path(out, &model.info.label, &task.id, &split.scores.split);
+            write_json(&path, &split.scores.result_json())?;
         }
     }
     Ok(())
 }
 
-/// Writes `summary.json`.
-pub fn write_summary(plan: &Plan, models: &[ModelSummary]) -> Result<(), RunError> {
-    let summary = json!({
-        "multitrust_version": env!("CARGO_PKG_VERSION"),
-        "seed": plan.seed,
-        "bootstrap_replicates": plan.replicates,
-        "models": models,
-    });
-    write_json(&plan.out.join("summary.json"), &summary)
-}
-
-/// Reads run directories back and writes the combined `summary.json`, `report.md` and
-/// `report.html` into `out` (which may be one of the runs).
-pub fn write_reports(
-    dirs: &[PathBuf],
-    out: &Path,
-    tasks: &[Box<dyn crate::tasks::Task>],
-) -> Result<page::Page, RunError> {
-    let runs = compare::read_runs(dirs, tasks).map_err(RunError::Write)?;
-    let page = page::gather(&runs, tasks, dirs);
-    fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
-    write_json(&out.join("summary.json"), &page)?;
-    atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
-    let html = html::render(&page).map_err(RunError::Write)?;
-    atomic_write(&out.join("report.html"), html.as_bytes())?;
-    Ok(page)
-}
-
-/// Writes `run.json` with a status (`running`, `interrupted`, `complete`).
-pub fn write_manifest(plan: &Plan, loaded: &[LoadedTask], status: &str) -> Result<(), RunError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let mut data_files = Map::new();
-    let mut splits = Map::new();
-    for (task, lt) in plan.tasks.iter().zip(loaded) {
-        let id = task.info().id;
-        let files: Map<String, Json> = task
-            .data_files()
-            .iter()
-            .filter(|f| plan.data.resolve(f).is_ok_and(|p| p.is_file()))
-            .map(|f| (f.to_string(), json!(plan.data.file_sha256(f))))
-            .collect();
-        data_files.insert(id.to_string(), Json::Object(files));
-        let per_split: Map<String, Json> = lt
-            .splits
-            .iter()
-            .map(|(split, samples)| {
-                let value = match samples {
-                    Ok(s) => json!({"samples": s.len()}),
-                    Err(e) => json!({"error": e}),
-                };
-                (split.clone(), value)
-            })
-            .collect();
-        splits.insert(id.to_string(), Json::Object(per_split));
-    }
-    let manifest = json!({
-        "multitrust_version": env!("CARGO_PKG_VERSION"),
-        "status": status,
-        "written_at_unix": now,
-        "command": plan.command,
-        "seed": plan.seed,
-        "limit": plan.limit,
-        "max_image_side": plan.max_image_side,
-        "bootstrap_replicates": plan.replicates,
-        "models": plan.models.iter().map(describe_model).collect::<Vec<_>>(),
-        "judge": plan.judge.as_ref().map(describe_model),
-        "classifiers": plan.classifiers.identities(),
-        "templates_overridden": plan.templates.keys().collect::<Vec<_>>(),
-        "store": plan.store.as_ref().map(|p| p.display().to_string()),
-        "data": {
-            "path": plan.data.root().display().to_string(),
-            "synthetic": crate::data::synth::is_synthetic(plan.data.root()),
-            "files_sha256": data_files,
-            "splits": splits,
-        },
-        "tasks": plan.tasks.iter().map(|t| t.info().id).collect::<Vec<_>>(),
-    });
-    write_json(&plan.out.join("run.json"), &manifest)
-}
-
-/// Writes `samples.jsonl` model by model.
-pub struct SamplesWriter {
-    path: PathBuf,
-    tmp: PathBuf,
-    file: BufWriter<fs::File>,
-}
-
-impl std::fmt::Debug for SamplesWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SamplesWriter").field("path", &self.path).finish()
-    }
-}
-
-impl SamplesWriter {
-    /// Starts `samples.jsonl` in a run directory.
-    pub fn create(out: &Path) -> Result<SamplesWriter, RunError> {
-        let path = out.join("samples.jsonl");
-        let tmp = out.join("samples.jsonl.tmp");
-        let file = fs::File::create(&tmp).map_err(|e| write_error(&tmp, e))?;
-        Ok(SamplesWriter { path, tmp, file: BufWriter::new(file) })
-    }
-
-    /// Writes one model's lines.
-    pub fn write_model(
-        &mut self,
-        profile: &Profile,
-        loaded: &[LoadedTask],
-        answers: &[Vec<Vec<Answer>>],
-        scored: &[Vec<SplitScores>],
-    ) -> Result<(), RunError> {
-        for (t, lt) in loaded.iter().enumerate() {
-            for (s, (split, samples)) in lt.splits.iter().enumerate() {
-                let Ok(samples) = samples else { continue };
-                let Some(scores) = scored[t].iter().find(|x| &x.split == split) else { continue };
-                for (i, sample) in samples.iter().enumerate() {
-                    let score = &scores.samples[i];
-                    let mut values = Map::new();
-                    for (c, spec) in scores.chains.iter().enumerate() {
-                        for (k, prefix) in spec.prefixes.iter().enumerate() {
-                            let v = match score.steps[c].get(k) {
-                                Some(Ok(v)) => v.to_json(),
-                                _ => Json::Null,
-                            };
-                            values.insert(prefix.clone(), v);
-                        }
-                    }
-                    let (response, fingerprint, finish, usage) = match &answers[t][s][i] {
-                        Ok((r, fp)) => (json!(r.text), json!(fp), json!(r.finish), json!(r.usage)),
-                        Err(_) => (Json::Null, Json::Null, Json::Null, Json::Null),
+/// The `samples.jsonl` lines of one split of one model.
+pub fn sample_lines<'a>(
+    model: &'a ModelRecord,
+    split: &'a SplitRecord,
+) -> impl Iterator<Item = SampleLine> + 'a {
+    split.samples.iter().zip(&split.answers).zip(&split.scores.samples).map(
+        move |((sample, answer), score)| {
+            let mut values = Map::new();
+            for (c, spec) in split.scores.chains.iter().enumerate() {
+                for (k, prefix) in spec.prefixes.iter().enumerate() {
+                    let v = match score.steps[c].get(k) {
+                        Some(Ok(v)) => v.to_json(),
+                        _ => Json::Null,
                     };
-                    let failure = score.failure();
-                    let line = json!({
-                        "model": profile.name,
-                        "baseline": profile.is_baseline(),
-                        "task": sample.task,
-                        "split": sample.split,
-                        "id": sample.id,
-                        "group": sample.group,
-                        "text": sample.text(),
-                        "image": sample.image().map(|im| json!({
-                            "path": im.display, "sha256": im.sha256, "mime": im.mime})),
-                        "target": sample.target,
-                        "extra": sample.extra_json(),
-                        "fingerprint": fingerprint,
-                        "response": response,
-                        "finish": finish,
-                        "usage": usage,
-                        "outcome": if failure.is_some() { "unscorable" } else { "scored" },
-                        "reason": failure.map(|u| u.reason.clone()),
-                        "values": values,
-                        "judges": score.judges,
-                    });
-                    serde_json::to_writer(&mut self.file, &line).map_err(|e| write_error(&self.tmp, e))?;
-                    self.file.write_all(b"\n").map_err(|e| write_error(&self.tmp, e))?;
+                    values.insert(prefix.clone(), v);
                 }
             }
-        }
-        self.file.flush().map_err(|e| write_error(&self.tmp, e))
-    }
+            let answered = answer.as_ref().ok();
+            let failure = score.failure();
+            SampleLine {
+                model: model.info.name.clone(),
+                baseline: model.info.baseline,
+                task: sample.task.clone(),
+                split: sample.split.clone(),
+                id: sample.id.clone(),
+                group: sample.group.clone(),
+                text: sample.text(),
+                image: sample.image().map(|im| ImageLine {
+                    path: im.display.clone(),
+                    sha256: im.sha256.clone(),
+                    mime: im.mime.to_string(),
+                }),
+                target: sample.target.clone(),
+                extra: sample.extra_json(),
+                fingerprint: answered.and_then(|a| a.fingerprint.clone()),
+                response: answered.map(|a| a.response.text.clone()),
+                finish: answered.map(|a| a.response.finish.clone()),
+                usage: answered.and_then(|a| a.response.usage),
+                outcome: if failure.is_some() { "unscorable" } else { "scored" }.to_string(),
+                kind: failure.map(|u| u.kind),
+                reason: failure.map(|u| u.reason.clone()),
+                values,
+                judges: score.judges.clone(),
+            }
+        },
+    )
+}
 
-    /// Moves the finished file into place.
-    pub fn finish(mut self) -> Result<(), RunError> {
-        self.file.flush().map_err(|e| write_error(&self.tmp, e))?;
-        fs::rename(&self.tmp, &self.path).map_err(|e| write_error(&self.path, e))
+/// Writes `samples.jsonl`: every sample of every model.
+pub fn write_samples(out: &Path, models: &[ModelRecord]) -> Result<(), ReportError> {
+    let path = out.join("samples.jsonl");
+    let tmp = temporary(&path);
+    let file = fs::File::create(&tmp).map_err(|e| write_error(&tmp, e))?;
+    let mut w = BufWriter::new(file);
+    for model in models {
+        for split in model.tasks.iter().flat_map(|t| &t.splits) {
+            for line in sample_lines(model, split) {
+                serde_json::to_writer(&mut w, &line).map_err(|e| ReportError::Serialize {
+                    path: tmp.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                w.write_all(b"\n").map_err(|e| write_error(&tmp, e))?;
+            }
+        }
     }
+    w.flush().map_err(|e| write_error(&tmp, e))?;
+    drop(w);
+    fs::rename(&tmp, &path).map_err(|e| write_error(&path, e))
 }

@@ -1,17 +1,41 @@
-//! The report's content, gathered once: the scoreboards, comparisons, cross-modal deltas,
-//! refusal against accuracy, leaderboard placements and a few samples per task. The HTML and
-//! Markdown reports render it, and `summary.json` carries it, so every number a report shows can
-//! be read by a program too.
+//! The report's content, gathered once from run records: the scoreboards, comparisons,
+//! cross-modal deltas, refusal against accuracy, leaderboard placements and a few samples per
+//! task. The HTML and Markdown reports render it, and `summary.json` carries it, so every number
+//! a report shows can be read by a program too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::Value as Json;
 
 use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs};
-use crate::aggregate::ModelSummary;
-use crate::tasks::Task;
+use crate::pipeline::RunRecord;
+use crate::pipeline::record::Comparability;
+use crate::pipeline::record::Health;
+use crate::protocol::aggregate::ModelSummary;
+
+/// One model's entry: its scoreboard and the health of its answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    /// The scoreboard.
+    #[serde(flatten)]
+    pub summary: ModelSummary,
+    /// The health of its answers.
+    pub health: Health,
+    /// Per task, where its judge and classifier prompts came from (`original`, `ours`,
+    /// `custom`, `none`).
+    pub texts: BTreeMap<String, String>,
+    /// Whether its scores can be compared with the published ones, and why not.
+    pub comparable: Comparability,
+}
+
+impl std::ops::Deref for ModelEntry {
+    type Target = ModelSummary;
+
+    fn deref(&self) -> &ModelSummary {
+        &self.summary
+    }
+}
 
 /// A sample shown in the report's browser.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +79,7 @@ pub struct Page {
     #[serde(skip)]
     pub runs: Vec<String>,
     /// The scoreboard per model.
-    pub models: Vec<ModelSummary>,
+    pub models: Vec<ModelEntry>,
     /// Paired differences of each model against the first.
     pub comparisons: Vec<Comparison>,
     /// Text-only against image variants.
@@ -71,68 +95,89 @@ pub struct Page {
 /// How many samples per task and model the browser shows.
 pub const BROWSED_PER_TASK: usize = 3;
 
-/// Gathers the report's content from runs read back.
-pub fn gather(runs: &Runs, tasks: &[Box<dyn Task>], dirs: &[PathBuf]) -> Page {
-    let mut models: Vec<ModelSummary> = runs.models.iter().map(|m| m.summary.clone()).collect();
-    if dirs.len() > 1 {
-        for (summary, m) in models.iter_mut().zip(&runs.models) {
-            summary.name = compare::label(m, runs);
-        }
-    }
+/// Gathers the report's content from run records.
+pub fn gather(records: &[RunRecord]) -> Page {
+    let runs = Runs::new(records);
+    let several = records.len() > 1;
+    let models = runs
+        .models
+        .iter()
+        .map(|m| {
+            let mut summary = m.summary.clone();
+            if several {
+                summary.name = compare::label(m, &runs);
+            }
+            ModelEntry {
+                summary,
+                health: m.record.health.clone(),
+                texts: m.run.manifest.texts.iter().map(|(k, v)| (k.clone(), v.texts.clone())).collect(),
+                comparable: m.run.manifest.comparable.clone(),
+            }
+        })
+        .collect();
     Page {
         multitrust_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: runs.seed,
         bootstrap_replicates: runs.replicates,
         synthetic: runs.synthetic,
-        runs: dirs.iter().map(|d| d.display().to_string()).collect(),
+        runs: records.iter().map(|r| r.dir.display().to_string()).collect(),
         models,
-        comparisons: compare::comparisons(runs, tasks),
-        cross_modal: compare::cross_modal(runs, tasks),
-        refusal_accuracy: compare::refusal_points(runs),
-        leaderboard: compare::placements(runs),
-        browser: browse(runs),
+        comparisons: compare::comparisons(&runs),
+        cross_modal: compare::cross_modal(&runs),
+        refusal_accuracy: compare::refusal_points(&runs),
+        leaderboard: compare::placements(&runs),
+        browser: browse(&runs),
     }
 }
 
 fn browse(runs: &Runs) -> Vec<Browsed> {
     let mut out = Vec::new();
     for m in &runs.models {
-        let data_root = data_root(&m.run);
-        let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
-        let mut splits_seen = BTreeSet::new();
-        for line in &m.lines {
-            let task = line["task"].as_str().unwrap_or_default().to_string();
-            let split = line["split"].as_str().unwrap_or_default().to_string();
-            // One sample per split, up to the limit per task: the browser shows the variants.
-            let count = per_task.entry(task.clone()).or_default();
-            if *count >= BROWSED_PER_TASK || !splits_seen.insert((task.clone(), split.clone())) {
-                continue;
-            }
-            *count += 1;
-            let thumbnail = line["image"]["path"]
-                .as_str()
-                .and_then(|p| data_root.as_ref().map(|root| root.join(p.strip_prefix("data/").unwrap_or(p))))
-                .and_then(|p| thumbnail(&p));
-            out.push(Browsed {
-                model: compare::label(m, runs),
-                task,
-                split,
-                id: line["id"].as_str().unwrap_or_default().to_string(),
-                prompt: clip(line["text"].as_str().unwrap_or_default(), 600),
-                response: line["response"].as_str().map(|r| clip(r, 600)),
-                outcome: line["outcome"].as_str().unwrap_or_default().to_string(),
-                reason: line["reason"].as_str().map(str::to_string),
-                values: line["values"].to_string(),
-                thumbnail,
+        let data_root = PathBuf::from(&m.run.manifest.data.path);
+        for task in &m.record.tasks {
+            // The first sample of each split, up to the limit per task: the browser shows the
+            // variants.
+            let firsts = task.splits.iter().filter_map(|split| {
+                let first = split.samples.iter().zip(&split.answers).zip(&split.scores.samples).next()?;
+                Some((split, first))
             });
+            for (split, ((sample, answer), score)) in firsts.take(BROWSED_PER_TASK) {
+                let thumbnail = sample.image().and_then(|im| {
+                    let on_disk = if im.path.is_file() {
+                        im.path.clone()
+                    } else {
+                        data_root.join(im.display.strip_prefix("data/").unwrap_or(&im.display))
+                    };
+                    thumbnail(&on_disk)
+                });
+                let failure = score.failure();
+                let values: serde_json::Map<String, serde_json::Value> = split
+                    .scores
+                    .chains
+                    .iter()
+                    .zip(&score.steps)
+                    .flat_map(|(spec, steps)| {
+                        spec.prefixes.iter().zip(steps).map(|(p, v)| {
+                            (p.clone(), v.as_ref().map(|v| v.to_json()).unwrap_or(serde_json::Value::Null))
+                        })
+                    })
+                    .collect();
+                out.push(Browsed {
+                    model: compare::label(m, runs),
+                    task: task.id.clone(),
+                    split: split.scores.split.clone(),
+                    id: sample.id.clone(),
+                    prompt: clip(&sample.text(), 600),
+                    response: answer.as_ref().ok().map(|a| clip(&a.response.text, 600)),
+                    outcome: if failure.is_some() { "unscorable" } else { "scored" }.to_string(),
+                    reason: failure.map(|u| u.reason.clone()),
+                    values: serde_json::Value::Object(values).to_string(),
+                    thumbnail,
+                });
+            }
         }
     }
     out
-}
-
-fn data_root(run: &Path) -> Option<PathBuf> {
-    let manifest: Json = serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).ok()?).ok()?;
-    manifest["data"]["path"].as_str().map(PathBuf::from)
 }
 
 /// A PNG thumbnail (at most 128 px) of an image file, as a data URL.

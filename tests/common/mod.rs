@@ -11,11 +11,17 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use multitrust::backends::ChatService;
+use multitrust::backends::scorers::ClassifierSet;
 use multitrust::config::{Classifiers, Endpoint, Profile};
 use multitrust::data::DataDir;
-use multitrust::run::Plan;
-use multitrust::scoring::ClassifierSet;
-use multitrust::tasks;
+use multitrust::engine::Engine;
+use multitrust::pipeline::plan::describe;
+use multitrust::pipeline::{self, ModelPlan, PipelineError, Plan, RunRecord, RunStatus, Source};
+use multitrust::protocol::aggregate::ModelSummary;
+use multitrust::protocol::scoring::judge::JudgePolicy;
+use multitrust::protocol::tasks;
+use multitrust::report;
 
 /// Writes a small PNG of one colour.
 pub fn png(path: &Path, rgb: [u8; 3]) {
@@ -54,10 +60,51 @@ pub fn write_r3(data: &Path, n: usize) {
     write_unrelated_pool(data);
 }
 
+/// The prompt tokens a fake server reports for a request body, as a real one would: about a
+/// token per four characters of text, a few for the chat template, 300 per image.
+pub fn prompt_tokens(body: &Value) -> u64 {
+    let mut chars = 0;
+    let mut images = 0;
+    for m in body["messages"].as_array().into_iter().flatten() {
+        match &m["content"] {
+            Value::String(s) => chars += s.chars().count(),
+            Value::Array(parts) => {
+                for p in parts {
+                    if let Some(t) = p.get("text").and_then(Value::as_str) {
+                        chars += t.chars().count();
+                    } else {
+                        images += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (chars as u64).div_ceil(4) + 8 + 300 * images
+}
+
+/// Whether a request is one of the preflight probes (answered "OK", counted apart).
+pub fn is_probe(body: &Value) -> bool {
+    FakeChat::prompt(body).starts_with(multitrust::pipeline::preflight::SHORT)
+}
+
+/// The answer of a fake OpenAI-compatible server, with realistic usage.
+pub fn completion(body: &Value, answer: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "x", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens(body), "completion_tokens": 1}
+    }))
+}
+
 /// A fake OpenAI-compatible `/chat/completions` that answers sentiment prompts correctly
-/// ("lovely" → positive), and can fail or stall on demand. It records what it answered.
+/// ("lovely" → positive), and can fail or stall on demand. It records what it answered
+/// (the preflight probes apart).
 #[derive(Clone, Default)]
 pub struct FakeChat {
+    /// Preflight probes answered.
+    pub probes: Arc<AtomicUsize>,
     /// Requests answered so far.
     pub answered: Arc<AtomicUsize>,
     /// Bodies of the requests answered.
@@ -98,6 +145,10 @@ impl Respond for FakeChat {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let prompt = Self::prompt(&body);
+        if is_probe(&body) {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            return completion(&body, "OK");
+        }
         if let Some(bad) = self.fail_on.lock().unwrap().as_ref()
             && prompt.contains(bad.as_str())
         {
@@ -108,29 +159,27 @@ impl Respond for FakeChat {
             return ResponseTemplate::new(200).set_delay(Duration::from_secs(600));
         }
         self.answered.fetch_add(1, Ordering::SeqCst);
-        self.bodies.lock().unwrap().push(body);
+        self.bodies.lock().unwrap().push(body.clone());
         let answer = if prompt.contains("lovely") { "positive" } else { "negative" };
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": "x", "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 1}
-        }))
+        completion(&body, answer)
     }
 }
 
-/// A chat server that answers with a function of the prompt, and keeps the prompts it saw.
+/// A chat server that answers with a function of the prompt, and keeps the prompts it saw
+/// (the preflight probes apart, which it answers "OK").
 #[derive(Clone)]
 pub struct Scripted {
     answer: Arc<dyn Fn(&str) -> String + Send + Sync>,
     /// Every prompt received, in order.
     pub prompts: Arc<Mutex<Vec<String>>>,
+    /// Preflight probes answered.
+    pub probes: Arc<AtomicUsize>,
 }
 
 impl Scripted {
     /// A server answering `f(prompt)`.
     pub fn new(f: impl Fn(&str) -> String + Send + Sync + 'static) -> Scripted {
-        Scripted { answer: Arc::new(f), prompts: Arc::default() }
+        Scripted { answer: Arc::new(f), prompts: Arc::default(), probes: Arc::default() }
     }
 
     /// How many requests it answered.
@@ -142,10 +191,13 @@ impl Scripted {
 impl Respond for Scripted {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if is_probe(&body) {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            return completion(&body, "OK");
+        }
         let prompt = FakeChat::prompt(&body);
         self.prompts.lock().unwrap().push(prompt.clone());
-        ResponseTemplate::new(200).set_body_json(json!({
-            "choices": [{"message": {"content": (self.answer)(&prompt)}, "finish_reason": "stop"}]}))
+        completion(&body, &(self.answer)(&prompt))
     }
 }
 
@@ -255,27 +307,72 @@ impl FakeClassifiers {
 
 /// Writes the synthetic suite of the selected tasks (ids, comma separated) into `data`.
 pub fn synth(data: &Path, task_ids: &str) {
-    multitrust::data::synth::write_suite(data, 0, &tasks::select(task_ids).unwrap()).unwrap();
+    multitrust::protocol::fixtures::write_suite(data, 0, &tasks::select(task_ids).unwrap()).unwrap();
 }
 
 /// A plan for the selected tasks on a data folder, with these models and no judge.
 pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Plan {
     Plan {
         tasks: tasks::select(task_ids).unwrap(),
-        models,
+        models: models.into_iter().map(|p| ModelPlan { info: describe(&p), profile: Some(p) }).collect(),
         judge: None,
         classifiers: ClassifierSet::default(),
         templates: Default::default(),
-        data: DataDir::new(data),
-        out: out.to_path_buf(),
+        source: Source::Data(DataDir::new(data)),
+        out: Some(out.to_path_buf()),
+        store: None,
+        online: true,
         seed: 0,
         limit: None,
         max_image_side: None,
         replicates: 50,
         max_unscorable: 0.2,
+        judge_policy: JudgePolicy::Original,
+        allow_blind: false,
         command: vec![],
-        store: None,
     }
+}
+
+/// A judge for a plan.
+pub fn judge(profile: Profile) -> Option<(Profile, Arc<ChatService>)> {
+    let service = Arc::new(ChatService::from_profile(&profile).unwrap());
+    Some((profile, service))
+}
+
+/// What a plan's run gave: every model's scoreboard, the models over the unscorable limit, the
+/// records the loaders skipped, and the whole record.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The scoreboards.
+    pub models: Vec<ModelSummary>,
+    /// Models whose unscorable share exceeds the plan's limit.
+    pub over_limit: Vec<(String, f64)>,
+    /// Skipped records, by reason.
+    pub skipped: std::collections::BTreeMap<String, usize>,
+    /// The run record.
+    pub record: RunRecord,
+}
+
+/// Loads, executes and writes a plan's run directory, as `multitrust run` does.
+pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, PipelineError> {
+    let loaded = pipeline::load(plan)?;
+    let out = plan.dir();
+    report::write_manifest(&out, &pipeline::execute::manifest(plan, &loaded, RunStatus::Running)).unwrap();
+    let record = pipeline::execute(plan, &loaded, engine).await?;
+    engine.flush().unwrap();
+    report::write_run(&record).unwrap();
+    let over_limit = record
+        .models
+        .iter()
+        .filter(|m| m.summary.unscorable_rate > plan.max_unscorable)
+        .map(|m| (m.info.name.clone(), m.summary.unscorable_rate))
+        .collect();
+    Ok(Outcome {
+        models: record.models.iter().map(|m| m.summary.clone()).collect(),
+        over_limit,
+        skipped: loaded.data.skipped.clone(),
+        record,
+    })
 }
 
 /// The `samples` command's JSONL for a task on a data folder.

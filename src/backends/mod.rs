@@ -1,0 +1,321 @@
+//! Models: the [`ChatModel`] trait and its backends.
+//!
+//! Each backend is a thin client of our own on reqwest that keeps the provider's raw response:
+//! refusals and safety blocks (`finish_reason: content_filter`, Anthropic `stop_reason: refusal`,
+//! Gemini `blockReason` / `finishReason: SAFETY`) are data to score, not errors. The reference
+//! baselines ([`baseline`]) answer locally from the sample and never reach the engine.
+
+pub mod anthropic;
+pub mod baseline;
+pub mod gemini;
+pub mod http;
+pub mod openai;
+pub mod scorers;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Profile, Provider};
+use crate::core::{CallError, Identity, Limits};
+use crate::engine::Service;
+use crate::sample::{ImageRef, Message};
+
+/// One request to a chat model: the conversation and the generation parameters.
+///
+/// Its JSON form (images as their hashes, never their paths or bytes) is what the request
+/// fingerprint is computed from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRequest {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// The most tokens to generate (the original's `max_new_tokens`).
+    pub max_tokens: u32,
+    /// Sampling temperature; 0 for the benchmark's greedy decoding.
+    pub temperature: f64,
+    /// Extra provider parameters from the profile, sent as they are.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Value>,
+    /// Downscale images whose longer side exceeds this many pixels before sending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_image_side: Option<u32>,
+}
+
+impl ChatRequest {
+    /// A greedy request for a conversation.
+    pub fn greedy(messages: Vec<Message>, max_tokens: u32) -> ChatRequest {
+        ChatRequest { messages, max_tokens, temperature: 0.0, params: BTreeMap::new(), max_image_side: None }
+    }
+
+    /// A rough count of the tokens this request uses, for tokens-per-minute limits:
+    /// about four characters a token, 800 a picture, plus the tokens it may generate.
+    pub fn estimated_tokens(&self) -> u32 {
+        let chars: usize = self.messages.iter().map(|m| m.text().len()).sum();
+        let images = self.messages.iter().map(|m| m.images().count()).sum::<usize>();
+        (chars / 4 + images * 800) as u32 + self.max_tokens
+    }
+}
+
+/// Why a model stopped generating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// A natural end.
+    Stop,
+    /// The token limit was reached.
+    Length,
+    /// OpenAI-style `content_filter`: the provider filtered the output or the prompt.
+    ContentFilter,
+    /// Anthropic `stop_reason: refusal`.
+    Refusal,
+    /// Gemini `finishReason: SAFETY` (or another safety reason).
+    Safety,
+    /// Gemini `promptFeedback.blockReason`: the prompt was blocked; no candidate came back.
+    Blocked,
+    /// Anything else; the provider's word is kept in [`ChatResponse::finish_raw`].
+    Other,
+}
+
+impl Finish {
+    /// Whether the provider declined or blocked (a refusal in substance).
+    pub fn is_block(&self) -> bool {
+        matches!(self, Finish::ContentFilter | Finish::Refusal | Finish::Safety | Finish::Blocked)
+    }
+}
+
+/// Token counts reported by the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Generated tokens.
+    pub output: u64,
+}
+
+/// A model's answer, with the provider's raw response kept for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The generated text ("" when the provider blocked the answer).
+    pub text: String,
+    /// Why generation stopped.
+    pub finish: Finish,
+    /// The provider's own stop reason, as it sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_raw: Option<String>,
+    /// Token usage, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The provider's response body.
+    #[serde(default)]
+    pub raw: Value,
+}
+
+/// Why a backend could not be set up from its configuration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BackendError {
+    /// An extra header of the profile is not a valid HTTP header.
+    #[error("{0}")]
+    Header(String),
+    /// The base URL does not parse.
+    #[error("{0}")]
+    Url(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// A required setting is missing; the message says which and what to set.
+    #[error("{0}")]
+    Missing(String),
+    /// A hosted service has no key.
+    #[error("{0}")]
+    NoKey(String),
+    /// A reference baseline has no endpoint to call.
+    #[error("baseline:{0} answers locally and has no endpoint to call")]
+    Baseline(String),
+}
+
+/// What a backend is: the identity that enters fingerprints.
+pub trait ChatModel: Send + Sync {
+    /// Provider, model and endpoint.
+    fn identity(&self) -> &Identity;
+    /// Sends one request.
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>>;
+}
+
+/// A chat model with its limits, ready for the engine.
+#[derive(Clone)]
+pub struct ChatService {
+    model: Arc<dyn ChatModel>,
+    limits: Limits,
+}
+
+impl fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatService").field("identity", self.model.identity()).finish()
+    }
+}
+
+impl ChatService {
+    /// Wraps a model.
+    pub fn new(model: Arc<dyn ChatModel>, limits: Limits) -> ChatService {
+        ChatService { model, limits }
+    }
+
+    /// Builds the backend a profile describes.
+    pub fn from_profile(profile: &Profile) -> Result<ChatService, BackendError> {
+        let model: Arc<dyn ChatModel> = match profile.provider {
+            Provider::Openai => Arc::new(openai::OpenAi::new(profile)?),
+            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(profile)?),
+            Provider::Gemini => Arc::new(gemini::Gemini::new(profile)?),
+            Provider::Baseline => return Err(BackendError::Baseline(profile.model.clone())),
+        };
+        Ok(ChatService::new(model, profile.limits()))
+    }
+}
+
+impl Service for ChatService {
+    type Request = ChatRequest;
+    type Reply = ChatResponse;
+
+    fn identity(&self) -> &Identity {
+        self.model.identity()
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn estimate_tokens(&self, request: &ChatRequest) -> u32 {
+        request.estimated_tokens()
+    }
+
+    fn compact(reply: &mut ChatResponse) {
+        reply.raw = Value::Null;
+    }
+
+    async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, CallError> {
+        self.model.chat(request).await
+    }
+}
+
+/// Reads an image for sending, downscaling it when its longer side exceeds `max_side`.
+/// Returns the bytes and their MIME type.
+pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, &'static str), CallError> {
+    let bytes = std::fs::read(&image.path)
+        .map_err(|e| CallError::Request(format!("cannot read image {}: {e}", image.display)))?;
+    let Some(max_side) = max_side else {
+        return Ok((bytes, image.mime));
+    };
+    let decoded = image::load_from_memory(&bytes)
+        .map_err(|e| CallError::Request(format!("cannot decode image {}: {e}", image.display)))?;
+    if decoded.width().max(decoded.height()) <= max_side {
+        return Ok((bytes, image.mime));
+    }
+    let resized = decoded.resize(max_side, max_side, image::imageops::FilterType::Lanczos3);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let (format, mime) = if image.mime == "image/png" {
+        (image::ImageFormat::Png, "image/png")
+    } else {
+        (image::ImageFormat::Jpeg, "image/jpeg")
+    };
+    let rgb = image::DynamicImage::ImageRgb8(resized.to_rgb8());
+    rgb.write_to(&mut out, format)
+        .map_err(|e| CallError::Request(format!("cannot re-encode image {}: {e}", image.display)))?;
+    Ok((out.into_inner(), mime))
+}
+
+/// A JSON request body with images, whose base64 is written straight into the serialized
+/// body: the JSON holds a short placeholder where each image goes, so the large base64 text is
+/// neither escaped nor copied through a JSON tree.
+#[derive(Debug, Default)]
+pub struct Payload {
+    images: Vec<Vec<u8>>,
+}
+
+impl Payload {
+    /// Reads an image for this body; returns the placeholder to put where its base64 goes,
+    /// and its MIME type.
+    pub fn image(
+        &mut self,
+        image: &ImageRef,
+        max_side: Option<u32>,
+    ) -> Result<(String, &'static str), CallError> {
+        let (bytes, mime) = image_bytes(image, max_side)?;
+        self.images.push(bytes);
+        Ok((format!("\u{1}image-{}\u{1}", self.images.len() - 1), mime))
+    }
+
+    /// Serializes the body with every placeholder replaced by its image's base64.
+    pub fn render(self, json: &Value) -> Result<Vec<u8>, CallError> {
+        let text = serde_json::to_vec(json).map_err(|e| CallError::Request(e.to_string()))?;
+        let mut spots = Vec::with_capacity(self.images.len());
+        for i in 0..self.images.len() {
+            let marker = format!("\\u0001image-{i}\\u0001");
+            let at = find(&text, marker.as_bytes())
+                .ok_or_else(|| CallError::Request(format!("image {i} has no place in the body")))?;
+            spots.push((at, marker.len(), i));
+        }
+        spots.sort_unstable();
+        let encoded: usize = self.images.iter().map(|b| b.len().div_ceil(3) * 4).sum();
+        let mut out = Vec::with_capacity(text.len() + encoded);
+        let mut from = 0;
+        for (at, len, i) in spots {
+            out.extend_from_slice(&text[from..at]);
+            base64_simd::STANDARD.encode_append(&self.images[i], &mut out);
+            from = at + len;
+        }
+        out.extend_from_slice(&text[from..]);
+        Ok(out)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_splices_base64_where_the_placeholders_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a.png");
+        let b = tmp.path().join("b.png");
+        image::RgbImage::new(3, 1).save(&a).unwrap();
+        image::RgbImage::new(1, 5).save(&b).unwrap();
+        let (a, b) = (crate::data::image_ref(&a, "a").unwrap(), crate::data::image_ref(&b, "b").unwrap());
+        let mut payload = Payload::default();
+        let (pa, ma) = payload.image(&a, None).unwrap();
+        let (pb, _) = payload.image(&b, None).unwrap();
+        let json = serde_json::json!({"x": [{"u": format!("data:{ma};base64,{pa}")}, {"t": "a \"quote\""}, {"d": pb}]});
+        let body: Value = serde_json::from_slice(&payload.render(&json).unwrap()).unwrap();
+        let std = base64_simd::STANDARD;
+        let url = body["x"][0]["u"].as_str().unwrap();
+        assert_eq!(
+            std.decode_to_vec(url.strip_prefix("data:image/png;base64,").unwrap()).unwrap(),
+            std::fs::read(&a.path).unwrap()
+        );
+        assert_eq!(
+            std.decode_to_vec(body["x"][2]["d"].as_str().unwrap()).unwrap(),
+            std::fs::read(&b.path).unwrap()
+        );
+        assert_eq!(body["x"][1]["t"], "a \"quote\"");
+    }
+
+    #[test]
+    fn large_images_are_downscaled_small_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.png");
+        image::RgbImage::new(800, 200).save(&path).unwrap();
+        let img = crate::data::image_ref(&path, "a.png").unwrap();
+        let (bytes, mime) = image_bytes(&img, Some(400)).unwrap();
+        let back = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((back.width(), back.height(), mime), (400, 100, "image/png"));
+        let (same, _) = image_bytes(&img, None).unwrap();
+        assert_eq!(same, std::fs::read(&path).unwrap());
+    }
+}

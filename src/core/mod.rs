@@ -1,0 +1,23 @@
+//! Primitives every layer shares, with no dependency on any other module of the crate: who a
+//! service is ([`Identity`]), how hard it may be pushed ([`Limits`]), how a call fails
+//! ([`CallError`]), keys that never print ([`Secret`]), why a sample cannot be scored
+//! ([`Unscorable`]), what a task needs configured ([`Need`]), the seeded random generator
+//! ([`Rng`]) and hashing helpers.
+
+mod error;
+mod hash;
+mod identity;
+mod limits;
+mod need;
+mod outcome;
+pub mod rng;
+mod secret;
+
+pub use error::{CallError, error_chain};
+pub use hash::{hex, sha256_hex};
+pub use identity::Identity;
+pub use limits::Limits;
+pub use need::Need;
+pub use outcome::{Unscorable, UnscorableKind};
+pub use rng::Rng;
+pub use secret::Secret;

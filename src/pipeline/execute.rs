@@ -1,0 +1,400 @@
+//! The executor: from loaded samples to a [`RunRecord`]. The same code serves `run` (the
+//! models are asked through the engine), `score RUN_DIR` and `score --mmtrusteval-log` (the
+//! answers come with the samples): preflight, ask, score every split, aggregate.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::PipelineError;
+use super::health;
+use super::load::{Loaded, LoadedTask};
+use super::plan::{ModelPlan, Plan, Source};
+use super::preflight::{self, Sight};
+use super::record::{
+    Answer, Answered, Comparability, Manifest, ModelRecord, RunRecord, RunStatus, SplitRecord, TaskRecord,
+};
+use super::score::{Scorer, score_split};
+use super::templates;
+use crate::backends::baseline::{self, Baseline};
+use crate::backends::{ChatRequest, ChatResponse, ChatService};
+use crate::config::Profile;
+use crate::core::{Need, Unscorable, UnscorableKind};
+use crate::engine::Engine;
+use crate::protocol::aggregate::{self, ModelSummary, TaskSummary};
+use crate::protocol::fixtures;
+use crate::protocol::scoring::SplitScores;
+use crate::protocol::scoring::chain::Pred;
+use crate::protocol::scoring::judge::JudgePolicy;
+use crate::protocol::tasks::{self, Task};
+use crate::sample::Sample;
+
+/// Runs the plan on what was loaded: checks each endpoint, asks each model what the source
+/// does not hold, scores every split and aggregates. Stops with [`PipelineError::Stopped`] on
+/// Ctrl-C or when an endpoint's circuit breaker opens (everything answered is stored).
+pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<RunRecord, PipelineError> {
+    let scorer = Scorer {
+        engine,
+        judge: plan.judge.as_ref().map(|(_, s)| s.clone()),
+        classifiers: plan.classifiers.clone(),
+        templates: plan.templates.clone(),
+        policy: plan.judge_policy,
+    };
+    let sights = preflight_all(plan, loaded, engine).await?;
+    let mut models = Vec::new();
+    for (m, sight) in plan.models.iter().zip(sights) {
+        let tasks_in = loaded.for_model(&m.info.name);
+        let answers = ask(plan, m, tasks_in, engine, &sight).await?;
+        let records = score(plan, tasks_in, answers, &scorer).await?;
+        let summary = summarize(plan, m, &records, tasks_in, &scorer);
+        let splits: Vec<&SplitRecord> = records.iter().flat_map(|t| &t.splits).collect();
+        let mut health = health::assess(&splits, m.info.baseline);
+        if let Sight::Blind(why) = &sight {
+            health.warnings.insert(0, format!("the endpoint is blind: {why}"));
+        }
+        tracing::info!(
+            "{}: {} task(s) scored, overall {}",
+            m.info.name,
+            summary.tasks.iter().filter(|t| t.score.is_some()).count(),
+            summary.overall.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "missing".into())
+        );
+        models.push(ModelRecord { info: m.info.clone(), tasks: records, summary, health });
+    }
+    let status = if loaded.errors().is_empty() { RunStatus::Complete } else { RunStatus::Incomplete };
+    let ids: Vec<&str> = plan.tasks.iter().map(|t| t.info().id).collect();
+    Ok(RunRecord {
+        dir: plan.dir(),
+        manifest: manifest(plan, loaded, status),
+        tasks: tasks::select(&ids.join(",")).unwrap_or_default(),
+        models,
+    })
+}
+
+/// The manifest of a plan and what it loaded, with a status.
+pub fn manifest(plan: &Plan, loaded: &Loaded, status: RunStatus) -> Manifest {
+    let texts: BTreeMap<String, _> = plan
+        .tasks
+        .iter()
+        .map(|t| (t.info().id.to_string(), templates::task_texts(t.as_ref(), &plan.templates)))
+        .collect();
+    let mut m = Manifest {
+        multitrust_version: env!("CARGO_PKG_VERSION").to_string(),
+        status,
+        error: None,
+        written_at_unix: super::plan::unix_now(),
+        command: plan.command.clone(),
+        seed: plan.seed,
+        limit: plan.limit,
+        max_image_side: plan.max_image_side,
+        bootstrap_replicates: plan.replicates,
+        judge_policy: plan.judge_policy,
+        models: plan.models.iter().map(|m| m.info.clone()).collect(),
+        judge: plan.judge.as_ref().map(|(p, _)| super::plan::describe(p)),
+        classifiers: plan.classifiers.identities(),
+        texts,
+        store: plan.store.as_ref().map(|p| p.display().to_string()),
+        data: loaded.data.clone(),
+        tasks: plan.tasks.iter().map(|t| t.info().id.to_string()).collect(),
+        comparable: Comparability::default(),
+    };
+    m.comparable = comparability(&m, matches!(plan.source, Source::Synthetic(_)));
+    m
+}
+
+/// The judge the original toolbox used for every judged task.
+pub const ORIGINAL_JUDGE: &str = "gpt-4-1106-preview";
+
+/// Whether a run's numbers can be placed beside the published ones: the benchmark's data, all
+/// samples, the original texts, the original policy for judge answers and the original judge.
+pub fn comparability(m: &Manifest, synthetic: bool) -> Comparability {
+    let mut reasons = Vec::new();
+    if synthetic || m.data.synthetic {
+        reasons.push("the data is the synthetic suite, not the benchmark's".to_string());
+    }
+    if let Some(n) = m.limit {
+        reasons.push(format!("--limit {n}: not every sample was asked"));
+    }
+    let ours: Vec<&str> =
+        m.texts.iter().filter(|(_, t)| t.texts == "ours").map(|(id, _)| id.as_str()).collect();
+    if !ours.is_empty() {
+        reasons.push(format!(
+            "{} used our own prompt wording; import the original texts with `multitrust templates import`",
+            ours.join(", ")
+        ));
+    }
+    let custom: Vec<&str> =
+        m.texts.iter().filter(|(_, t)| t.texts == "custom").map(|(id, _)| id.as_str()).collect();
+    if !custom.is_empty() {
+        reasons.push(format!(
+            "{} used prompt texts from the configuration that are not the original's",
+            custom.join(", ")
+        ));
+    }
+    if m.judge_policy != JudgePolicy::Original {
+        reasons.push("judge answers were scored with the strict policy".to_string());
+    }
+    if let Some(j) = &m.judge
+        && j.model != ORIGINAL_JUDGE
+    {
+        reasons.push(format!("the judge is {}, not the original's {ORIGINAL_JUDGE}", j.model));
+    }
+    Comparability { comparable: reasons.is_empty(), reasons }
+}
+
+/// The answer a response gives: the response, unless it has no text and the provider did not
+/// block it, which makes the sample unscorable (kind `empty`).
+pub fn answer_of(response: ChatResponse, fingerprint: Option<String>) -> Answer {
+    if response.text.trim().is_empty() && !response.finish.is_block() {
+        let why = match &response.finish_raw {
+            Some(f) => format!("the answer has no text (finish reason `{f}`)"),
+            None => "the answer has no text".to_string(),
+        };
+        return Err(Unscorable::new(UnscorableKind::Empty, why));
+    }
+    Ok(Answered { response, fingerprint })
+}
+
+/// The request a model is sent for a sample.
+fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &Sample) -> ChatRequest {
+    ChatRequest {
+        messages: sample.messages.clone(),
+        max_tokens: task.max_tokens(&sample.split),
+        temperature: 0.0,
+        params: profile.params.clone(),
+        max_image_side: plan.max_image_side,
+    }
+}
+
+/// Checks every model endpoint that has something to send, before anything else is sent;
+/// gives each model what was found about images.
+async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Vec<Sight>, PipelineError> {
+    let asks = matches!(plan.source, Source::Data(_) | Source::Synthetic(_));
+    let mut out = Vec::new();
+    for m in &plan.models {
+        let Some(profile) = m.profile.as_ref().filter(|p| asks && !p.is_baseline()) else {
+            out.push(Sight::Unknown("nothing is sent".into()));
+            continue;
+        };
+        let service = ChatService::from_profile(profile)?;
+        let requests: Vec<ChatRequest> = pending(plan, loaded.for_model(&m.info.name))
+            .map(|(task, sample)| request(plan, profile, task, sample))
+            .collect();
+        if engine.missing(&service, &requests).await == 0 {
+            out.push(Sight::Unknown("every answer is stored".into()));
+            continue;
+        }
+        let images = requests.iter().any(|r| r.messages.iter().any(|m| m.images().next().is_some()));
+        let mut probing = profile.clone();
+        probing.max_attempts = Some(2);
+        let probe = Arc::new(ChatService::from_profile(&probing)?);
+        let image = if images { Some(preflight::probe_image(&loaded.generated)?) } else { None };
+        let sight = preflight::check(
+            engine,
+            &probe,
+            &m.info.name,
+            &profile.base_url(),
+            &profile.params,
+            image.as_ref().map(|i| (i, plan.max_image_side)),
+        )
+        .await?;
+        match &sight {
+            Sight::Blind(why) if plan.allow_blind => {
+                tracing::warn!("{}: {why}; sending its image samples anyway (--allow-blind)", m.info.name)
+            }
+            Sight::Blind(why) => tracing::warn!(
+                "{}: {why}. Its image samples are not sent (unscorable, kind `blind`): load the vision \
+                 projector or pick a vision model, or pass --allow-blind to send them anyway",
+                m.info.name
+            ),
+            Sight::Unknown(why) if images => tracing::info!("{}: {why}", m.info.name),
+            _ => {}
+        }
+        out.push(sight);
+    }
+    if let Some((profile, _)) = &plan.judge
+        && asks
+        && plan.tasks.iter().any(|t| t.needs().contains(&Need::Judge))
+    {
+        let mut probing = profile.clone();
+        probing.max_attempts = Some(2);
+        let probe = Arc::new(ChatService::from_profile(&probing)?);
+        preflight::check(
+            engine,
+            &probe,
+            &format!("judge {}", profile.name),
+            &profile.base_url(),
+            &profile.params,
+            None,
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Every sample that loaded and has no answer yet, with its task.
+fn pending<'a>(
+    plan: &'a Plan,
+    tasks: &'a [LoadedTask],
+) -> impl Iterator<Item = (&'a dyn Task, &'a Sample)> + 'a {
+    plan.tasks.iter().zip(tasks).flat_map(|(task, lt)| {
+        lt.splits
+            .iter()
+            .filter(|s| s.answers.is_none())
+            .filter_map(|s| s.samples.as_ref().ok())
+            .flatten()
+            .filter(|s| s.problem.is_none())
+            .map(move |s| (task.as_ref(), s))
+    })
+}
+
+/// One model's answer to every loaded sample: `answers[task][split][sample]` (empty for a split
+/// that did not load).
+async fn ask(
+    plan: &Plan,
+    m: &ModelPlan,
+    tasks_in: &[LoadedTask],
+    engine: &Engine,
+    sight: &Sight,
+) -> Result<Vec<Vec<Vec<Answer>>>, PipelineError> {
+    let blind = matches!(sight, Sight::Blind(_)) && !plan.allow_blind;
+    let baseline = m.profile.as_ref().filter(|p| p.is_baseline()).and_then(|p| Baseline::from_name(&p.model));
+    let service = match &m.profile {
+        Some(p) if !p.is_baseline() => Some(Arc::new(ChatService::from_profile(p)?)),
+        _ => None,
+    };
+    let mut requests = Vec::new();
+    let mut slots = Vec::new();
+    let mut answers: Vec<Vec<Vec<Answer>>> = Vec::new();
+    for (t, (task, lt)) in plan.tasks.iter().zip(tasks_in).enumerate() {
+        let mut task_answers = Vec::new();
+        for (s, split) in lt.splits.iter().enumerate() {
+            let Ok(samples) = &split.samples else {
+                task_answers.push(Vec::new());
+                continue;
+            };
+            if let Some(given) = &split.answers {
+                let given = given
+                    .iter()
+                    .map(|a| a.clone().and_then(|a| answer_of(a.response, a.fingerprint)))
+                    .collect();
+                task_answers.push(given);
+                continue;
+            }
+            let mut split_answers = Vec::with_capacity(samples.len());
+            for (i, sample) in samples.iter().enumerate() {
+                let answer = if let Some(problem) = &sample.problem {
+                    Err(problem.clone())
+                } else if let Some(kind) = baseline {
+                    let hint = fixtures::hint(task.info().id, sample);
+                    answer_of(baseline::answer(kind, &hint, plan.seed, &sample.id), None)
+                } else if blind && sample.image().is_some() {
+                    let why = match sight {
+                        Sight::Blind(why) => why.clone(),
+                        _ => String::new(),
+                    };
+                    Err(Unscorable::new(UnscorableKind::Blind, format!("not sent: {why}")))
+                } else if let (Some(_), Some(profile)) = (&service, &m.profile) {
+                    requests.push(request(plan, profile, task.as_ref(), sample));
+                    slots.push((t, s, i));
+                    Err(Unscorable::new(UnscorableKind::Transport, "not answered"))
+                } else {
+                    Err(Unscorable::new(UnscorableKind::Data, "no answer for this sample in the source"))
+                };
+                split_answers.push(answer);
+            }
+            task_answers.push(split_answers);
+        }
+        answers.push(task_answers);
+    }
+    if let Some(service) = &service
+        && !requests.is_empty()
+    {
+        let replies = engine.run(service, requests, &m.info.name).await?;
+        for ((t, s, i), reply) in slots.into_iter().zip(replies) {
+            answers[t][s][i] = reply.and_then(|a| answer_of(a.reply, Some(a.fingerprint)));
+        }
+    }
+    Ok(answers)
+}
+
+/// Scores every loaded split of one model (all at once, so judge requests share the judge's
+/// concurrency).
+async fn score(
+    plan: &Plan,
+    tasks_in: &[LoadedTask],
+    answers: Vec<Vec<Vec<Answer>>>,
+    scorer: &Scorer<'_>,
+) -> Result<Vec<TaskRecord>, PipelineError> {
+    let mut jobs = Vec::new();
+    for (t, ((task, lt), task_answers)) in plan.tasks.iter().zip(tasks_in).zip(&answers).enumerate() {
+        for (split, split_answers) in lt.splits.iter().zip(task_answers) {
+            let Ok(samples) = &split.samples else { continue };
+            let preds: Vec<Result<Pred, Unscorable>> = split_answers
+                .iter()
+                .map(|a| {
+                    a.as_ref()
+                        .map(|a| Pred {
+                            text: a.response.text.clone(),
+                            blocked: a.response.finish.is_block(),
+                        })
+                        .map_err(Clone::clone)
+                })
+                .collect();
+            let chains = task.chains(&split.name);
+            let (id, name) = (task.info().id, split.name.as_str());
+            jobs.push(async move {
+                let scores = score_split(id, name, samples, &preds, &chains, scorer).await?;
+                Ok::<_, PipelineError>((t, scores, samples.clone(), split_answers.clone()))
+            });
+        }
+    }
+    let done = futures::future::try_join_all(jobs).await?;
+    let mut out: Vec<TaskRecord> =
+        plan.tasks.iter().map(|t| TaskRecord { id: t.info().id.to_string(), splits: Vec::new() }).collect();
+    for (t, scores, samples, answers) in done {
+        out[t].splits.push(SplitRecord { samples, answers, scores });
+    }
+    Ok(out)
+}
+
+/// One model's scoreboard: task scores with intervals, sub-aspects, overall. A task whose
+/// splits did not all load shows the loader's error as its missing reason.
+fn summarize(
+    plan: &Plan,
+    m: &ModelPlan,
+    records: &[TaskRecord],
+    tasks_in: &[LoadedTask],
+    scorer: &Scorer,
+) -> ModelSummary {
+    let tasks: Vec<TaskSummary> = plan
+        .tasks
+        .iter()
+        .zip(records)
+        .zip(tasks_in)
+        .map(|((task, record), lt)| {
+            let needs: Vec<String> =
+                task.needs().into_iter().filter(|n| !scorer.has(*n)).map(|n| n.name().to_string()).collect();
+            let splits: Vec<SplitScores> = record.splits.iter().map(|s| s.scores.clone()).collect();
+            let mut summary =
+                aggregate::task_summary(task.as_ref(), &splits, plan.seed, plan.replicates, needs);
+            let load_error = lt.splits.iter().find_map(|s| s.samples.as_ref().err().map(|e| (&s.name, e)));
+            if summary.score.is_none()
+                && let Some((split, e)) = load_error
+            {
+                summary.missing = Some(format!("split {split} could not be loaded: {e}"));
+            }
+            summary
+        })
+        .collect();
+    let (sub_aspects, overall) = aggregate::scoreboard(&tasks);
+    let asked: usize = tasks.iter().map(|t| t.samples).sum();
+    let failed: usize = tasks.iter().map(|t| t.unscorable).sum();
+    ModelSummary {
+        name: m.info.name.clone(),
+        label: m.info.label.clone(),
+        baseline: m.info.baseline,
+        tasks,
+        sub_aspects,
+        overall,
+        unscorable_rate: if asked == 0 { 0.0 } else { failed as f64 / asked as f64 },
+    }
+}

@@ -1,0 +1,370 @@
+//! Evaluator chains (spec §3): running them on a split, and the metrics and result JSON they
+//! give.
+//!
+//! A chain `[E1, …, En]` with metrics `M` records `E1->…->Ei:pred_no_op` for every step before
+//! the last, and `E1->…->En:m` for every metric of the last step, as the original names them.
+//! Subset metrics (`key_<subset>`) are computed from the same per-sample values.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value as Json, json};
+
+use super::Value;
+use super::classifier::Classifier;
+use super::judge::{Expect, Judge, JudgeScore, JudgeTrace};
+use super::metrics::{Metric, json_number};
+use super::rules::{self, MatchAndScore};
+use crate::core::{Need, Unscorable};
+use crate::sample::Target;
+
+/// A rule evaluator (spec §5.1–§5.7) and the stricter refusal detector.
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// `rule_yes_or_no_eval` with its yes templates.
+    YesNo(rules::YesNo),
+    /// `rule_contain_eval`, optionally with fuzzy matching.
+    Contain {
+        /// Normalise punctuation, spaces and case first.
+        fuzzy: bool,
+    },
+    /// `rule_reject_template_eval` with the `main` branch's list.
+    RejectTemplate,
+    /// `rule_refusal_strict_eval` (ours): explicit refusals only.
+    StrictRefusal,
+    /// `rule_match_and_score_eval` (P3).
+    MatchAndScore(MatchAndScore),
+    /// `rule_score_eval` (R2): accepted values and the failure value.
+    Score {
+        /// Accepted values.
+        values: Vec<String>,
+        /// The value when the first number is not accepted.
+        fail: f64,
+    },
+    /// `rule_contain_exact_eval` (R3).
+    ContainExact,
+    /// `rule_contain_adv_eval` (R6).
+    ContainAdv,
+}
+
+impl Rule {
+    /// `rule_yes_or_no_eval` with the default templates.
+    pub fn yes_no() -> Rule {
+        Rule::YesNo(rules::YesNo::new(&rules::YES_TEMPLATES))
+    }
+
+    /// `rule_yes_or_no_eval` with a task's own templates.
+    pub fn yes_no_with(templates: &[&str]) -> Rule {
+        Rule::YesNo(rules::YesNo::new(templates))
+    }
+
+    /// `rule_score_eval` with its defaults.
+    pub fn score() -> Rule {
+        Rule::Score { values: rules::SCORE_VALUES.iter().map(|s| s.to_string()).collect(), fail: 0.0 }
+    }
+
+    /// The evaluator id.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Rule::YesNo(_) => "rule_yes_or_no_eval",
+            Rule::Contain { .. } => "rule_contain_eval",
+            Rule::RejectTemplate => "rule_reject_template_eval",
+            Rule::StrictRefusal => "rule_refusal_strict_eval",
+            Rule::MatchAndScore(_) => "rule_match_and_score_eval",
+            Rule::Score { .. } => "rule_score_eval",
+            Rule::ContainExact => "rule_contain_exact_eval",
+            Rule::ContainAdv => "rule_contain_adv_eval",
+        }
+    }
+
+    /// Applies the rule to one text. `blocked` says the provider blocked the answer, which the
+    /// refusal rules count as a refusal.
+    pub fn apply(&self, text: &str, blocked: bool, target: &Target) -> Value {
+        match self {
+            Rule::YesNo(rule) => Value::Int(rule.judge(text)),
+            Rule::Contain { fuzzy } => Value::Int(rules::contain(text, target, *fuzzy)),
+            Rule::RejectTemplate => Value::Int(i64::from(blocked || rules::reject_templates().matches(text))),
+            Rule::StrictRefusal => Value::Int(i64::from(blocked || rules::strict_refusals().matches(text))),
+            Rule::MatchAndScore(m) => Value::Float(m.score(text)),
+            Rule::Score { values, fail } => Value::Float(rules::score(text, values, *fail)),
+            Rule::ContainExact => Value::Int(rules::contain_exact(text, target)),
+            Rule::ContainAdv => Value::Int(rules::contain_adv(text, target)),
+        }
+    }
+}
+
+/// One evaluator of a chain.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A rule.
+    Rule(Rule),
+    /// `chatmodel_eval`.
+    Judge(Judge),
+    /// `chatmodel_score`.
+    JudgeScore(JudgeScore),
+    /// A classifier or moderation service.
+    Classify(Classifier),
+}
+
+impl Step {
+    /// The evaluator id.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Step::Rule(r) => r.id(),
+            Step::Judge(_) => "chatmodel_eval",
+            Step::JudgeScore(_) => "chatmodel_score",
+            Step::Classify(c) => c.id(),
+        }
+    }
+
+    /// What must be configured for this step: the judge, or a classifier.
+    pub fn need(&self) -> Option<Need> {
+        match self {
+            Step::Rule(_) => None,
+            Step::Judge(_) | Step::JudgeScore(_) => Some(Need::Judge),
+            Step::Classify(c) => Some(c.need()),
+        }
+    }
+}
+
+/// A chain of evaluators and the metrics of its last step.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The evaluators, in order.
+    pub steps: Vec<Step>,
+    /// The metrics of the last step.
+    pub metrics: Vec<Metric>,
+}
+
+impl Chain {
+    /// A chain; each judge learns what the next step needs from its answer.
+    pub fn new(mut steps: Vec<Step>, metrics: &[Metric]) -> Chain {
+        for i in 0..steps.len() {
+            let expect = match steps.get(i + 1) {
+                Some(Step::Rule(Rule::YesNo(_))) => Expect::YesNo,
+                Some(Step::Rule(Rule::Score { values, .. })) => Expect::Score(values.clone()),
+                None if metrics.contains(&Metric::IouJudge) => Expect::Box,
+                _ => Expect::Any,
+            };
+            match &mut steps[i] {
+                Step::Judge(j) => j.expect = expect,
+                Step::JudgeScore(j) => j.expect = expect,
+                _ => {}
+            }
+        }
+        Chain { steps, metrics: metrics.to_vec() }
+    }
+
+    /// A one-rule chain.
+    pub fn rule(rule: Rule, metrics: &[Metric]) -> Chain {
+        Chain::new(vec![Step::Rule(rule)], metrics)
+    }
+
+    /// The chain's key names.
+    pub fn spec(&self) -> ChainSpec {
+        let mut prefixes = Vec::new();
+        let mut prefix = String::new();
+        for step in &self.steps {
+            if !prefix.is_empty() {
+                prefix.push_str("->");
+            }
+            prefix.push_str(step.id());
+            prefixes.push(prefix.clone());
+        }
+        ChainSpec { prefixes, metrics: self.metrics.clone() }
+    }
+
+    /// What must be configured to run this chain.
+    pub fn needs(&self) -> BTreeSet<Need> {
+        self.steps.iter().filter_map(Step::need).collect()
+    }
+}
+
+/// The key names of a chain, kept with its results.
+#[derive(Debug, Clone)]
+pub struct ChainSpec {
+    /// The prefix after each step (`a`, `a->b`, ...).
+    pub prefixes: Vec<String>,
+    /// The metrics of the last step.
+    pub metrics: Vec<Metric>,
+}
+
+impl ChainSpec {
+    /// The chain's full prefix.
+    pub fn prefix(&self) -> &str {
+        self.prefixes.last().map(String::as_str).unwrap_or_default()
+    }
+
+    /// The key of a metric of this chain.
+    pub fn key(&self, metric: &str) -> String {
+        format!("{}:{metric}", self.prefix())
+    }
+}
+
+/// One scored sample of one model.
+#[derive(Debug, Clone)]
+pub struct SampleScore {
+    /// The sample id.
+    pub id: String,
+    /// The record it comes from (the bootstrap's cluster).
+    pub group: String,
+    /// The subset, if any.
+    pub subset: Option<String>,
+    /// The target.
+    pub target: Target,
+    /// The original's `content` entry.
+    pub content: Json,
+    /// The extra fields (`null` when none).
+    pub extra: Json,
+    /// The model's answer, when there is one.
+    pub pred: Option<String>,
+    /// Why the model's answer is missing.
+    pub error: Option<Unscorable>,
+    /// The per-step values of every chain: `steps[chain][step]`.
+    pub steps: Vec<Vec<Result<Value, Unscorable>>>,
+    /// The judges that scored this sample.
+    pub judges: Vec<JudgeTrace>,
+}
+
+impl SampleScore {
+    /// The final value of a chain, when scored.
+    pub fn value(&self, chain: usize) -> Option<&Value> {
+        self.steps.get(chain)?.last()?.as_ref().ok()
+    }
+
+    /// The first failure of this sample (the model's or an evaluator's), ignoring evaluators
+    /// that are not configured.
+    pub fn failure(&self) -> Option<&Unscorable> {
+        if let Some(e) = &self.error {
+            return Some(e);
+        }
+        self.steps.iter().filter_map(|s| s.last()?.as_ref().err()).find(|u| !u.is_unconfigured())
+    }
+}
+
+/// The scores of one split for one model: the chains' keys and every sample's values.
+#[derive(Debug, Clone)]
+pub struct SplitScores {
+    /// The task id.
+    pub task: String,
+    /// The split (dataset id).
+    pub split: String,
+    /// The chains' key names.
+    pub chains: Vec<ChainSpec>,
+    /// The samples, in order.
+    pub samples: Vec<SampleScore>,
+}
+
+impl SplitScores {
+    /// The index of the chain with this prefix.
+    pub fn chain(&self, prefix: &str) -> Option<usize> {
+        self.chains.iter().position(|c| c.prefix() == prefix)
+    }
+
+    /// The scalar metrics (`total_results`), over all samples or over a resample given as
+    /// indices (repeats allowed). Only scored samples enter a metric; NaN is `None`.
+    pub fn totals(&self, indices: Option<&[usize]>) -> Vec<(String, Option<f64>)> {
+        let all: Vec<usize>;
+        let idx = match indices {
+            Some(i) => i,
+            None => {
+                all = (0..self.samples.len()).collect();
+                &all
+            }
+        };
+        let mut out = Vec::new();
+        self.push_metrics(idx, "", &mut out);
+        let subsets: BTreeSet<&str> = idx.iter().filter_map(|&i| self.samples[i].subset.as_deref()).collect();
+        for subset in subsets {
+            let members: Vec<usize> =
+                idx.iter().copied().filter(|&i| self.samples[i].subset.as_deref() == Some(subset)).collect();
+            self.push_metrics(&members, &format!("_{subset}"), &mut out);
+        }
+        out
+    }
+
+    fn push_metrics(&self, idx: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>) {
+        for (c, spec) in self.chains.iter().enumerate() {
+            let scored: Vec<usize> =
+                idx.iter().copied().filter(|&i| self.samples[i].value(c).is_some()).collect();
+            let labels: Vec<&Target> = scored.iter().map(|&i| &self.samples[i].target).collect();
+            let values: Vec<&Value> = scored.iter().filter_map(|&i| self.samples[i].value(c)).collect();
+            for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
+                let value = metric.compute(&labels, &values);
+                out.push((format!("{}{suffix}", spec.key(metric.id())), value));
+            }
+        }
+    }
+
+    /// The share of samples that ended unscorable by a failure.
+    pub fn unscorable_rate(&self) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        self.samples.iter().filter(|s| s.failure().is_some()).count() as f64 / self.samples.len() as f64
+    }
+
+    /// The result file in the original's layout: `total_results` and `per_sample_results`
+    /// (with our `id`, `unscorable` and `judges` fields added to each sample).
+    pub fn result_json(&self) -> Json {
+        let totals: Map<String, Json> =
+            self.totals(None).into_iter().map(|(k, v)| (k, json_number(v))).collect();
+        let any_label = self.samples.iter().any(|s| truthy(&s.target.to_json()));
+        let any_extra = self.samples.iter().any(|s| !s.extra.is_null());
+        let mut per_sample = Vec::with_capacity(self.samples.len());
+        for sample in &self.samples {
+            let mut row = Map::new();
+            for (c, spec) in self.chains.iter().enumerate() {
+                let steps = &sample.steps[c];
+                for (i, prefix) in spec.prefixes.iter().enumerate() {
+                    let last = i + 1 == spec.prefixes.len();
+                    if last && !spec.metrics.contains(&Metric::PredNoOp) {
+                        continue;
+                    }
+                    let value = steps.get(i).and_then(|r| r.as_ref().ok()).map(Value::to_json);
+                    row.insert(format!("{prefix}:pred_no_op"), value.unwrap_or(Json::Null));
+                }
+            }
+            row.insert("content".into(), sample.content.clone());
+            row.insert("pred".into(), sample.pred.clone().map(Json::String).unwrap_or(Json::Null));
+            if any_label {
+                row.insert("label".into(), sample.target.to_json());
+            }
+            if any_extra {
+                row.insert("extra".into(), sample.extra.clone());
+            }
+            row.insert("id".into(), json!(sample.id));
+            if let Some(failure) = sample.failure() {
+                row.insert("unscorable".into(), json!(failure.reason));
+            }
+            if !sample.judges.is_empty() {
+                row.insert("judges".into(), json!(sample.judges));
+            }
+            per_sample.push(Json::Object(row));
+        }
+        json!({"total_results": totals, "per_sample_results": per_sample})
+    }
+}
+
+/// Python's truthiness of a JSON value (for dropping an all-falsy `label` column).
+fn truthy(value: &Json) -> bool {
+    match value {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Json::String(s) => !s.is_empty(),
+        Json::Array(a) => !a.is_empty(),
+        Json::Object(o) => !o.is_empty(),
+    }
+}
+
+/// A model's answer as scoring sees it.
+#[derive(Debug, Clone)]
+pub struct Pred {
+    /// The text.
+    pub text: String,
+    /// Whether the provider blocked the answer (a refusal for the refusal rules).
+    pub blocked: bool,
+}
+
+/// The model's answers to a split, in sample order (or why each is missing).
+pub type Preds = Vec<Result<Pred, Unscorable>>;

@@ -1,0 +1,66 @@
+//! The summary a run prints on the terminal: each model's task scores, its overall score, the
+//! health of its answers and whatever looks wrong.
+
+use std::fmt::Write;
+
+use super::markdown::short;
+use crate::pipeline::RunRecord;
+
+/// The terminal summary of a run.
+pub fn render(record: &RunRecord) -> String {
+    let mut out = String::new();
+    for m in &record.models {
+        let s = &m.summary;
+        let tag = if s.baseline { " (reference baseline)" } else { "" };
+        let _ = writeln!(out, "\n{}{tag}", s.name);
+        for t in &s.tasks {
+            let score = match (t.score, &t.missing) {
+                (Some(v), _) => match t.ci {
+                    Some([lo, hi]) => format!("{v:6.2}  [{lo:.2}, {hi:.2}]"),
+                    None => format!("{v:6.2}"),
+                },
+                (None, Some(why)) => format!("   -    {}", short(why)),
+                (None, None) => "   -".to_string(),
+            };
+            let unscorable = if t.unscorable > 0 {
+                format!("  ({} of {} unscorable)", t.unscorable, t.samples)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {:<4} {:<44} {score}{unscorable}", t.id, t.name);
+        }
+        let overall = match s.overall.score {
+            Some(v) if s.overall.partial => format!("{v:.2} (partial: not comparable)"),
+            Some(v) => format!("{v:.2}"),
+            None => "missing".to_string(),
+        };
+        let _ = writeln!(out, "  overall: {overall}");
+        let h = &m.health;
+        if h.answers > 0 && !s.baseline {
+            let repeated = h
+                .most_common
+                .as_ref()
+                .map(|r| format!(", most common answer {:.0}%", 100.0 * r.share))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  answers: {} of {}, {:.0}% at the token limit{repeated}",
+                h.answers,
+                h.samples,
+                100.0 * h.max_tokens_share
+            );
+        }
+        if !h.unscorable.is_empty() {
+            let kinds: Vec<String> = h.unscorable.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let _ = writeln!(out, "  unscorable: {}", kinds.join(", "));
+        }
+        for w in &h.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+    }
+    let c = &record.manifest.comparable;
+    if !c.comparable && !record.manifest.data.synthetic {
+        let _ = writeln!(out, "\nnot comparable with the published leaderboard: {}", c.reasons.join("; "));
+    }
+    out
+}
