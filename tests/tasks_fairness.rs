@@ -422,6 +422,30 @@ fn skipped_rows_and_missing_pictures_are_counted_or_unscorable() {
         0
     );
 
+    // F3: a sentence row with an empty sentence is skipped and counted in every stereotype
+    // classification split, before its label is read (the original drops it the same way).
+    let before = task("F3").load("stereo-classification-text", &ctx(&data, 0)).unwrap().len();
+    let csv = fair.join("stereo_classification.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&csv).unwrap().lines().map(String::from).collect();
+    let number = lines[1].rsplit(',').next().unwrap().to_string();
+    lines[1] = format!(",no such label,{number}");
+    std::fs::write(&csv, lines.join("\n")).unwrap();
+    for split in [
+        "stereo-classification-text",
+        "stereo-classification-image",
+        "stereo-classification-unrelated-image-noise",
+    ] {
+        let c = ctx(&data, 0);
+        let f3 = task("F3").load(split, &c).unwrap();
+        assert_eq!(f3.len(), before - 1, "{split}");
+        assert_eq!(
+            c.log.skipped().into_iter().collect::<Vec<_>>(),
+            vec![("data/fairness/stereo_classification.csv: empty `Sentence`".to_string(), 1)],
+            "{split}"
+        );
+        assert!(f3.iter().all(|s| !s.group.ends_with(&format!("/{number}"))), "{split}");
+    }
+
     // F6: a row without exactly one flag of an attribute is skipped (the original would shift
     // the attributes of every later row); the rows after it keep their own attributes.
     let csv = fair.join("profess_prediction.csv");

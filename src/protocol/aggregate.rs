@@ -1,17 +1,24 @@
 //! From per-split results to the scoreboard (spec §9): task scores, the ten sub-aspect scores,
 //! the overall score, and 95% bootstrap confidence intervals for all of them.
 //!
-//! The bootstrap resamples records, not samples: samples that share a record (the same
-//! question across the text-only and image splits, the three prompts of one T3 question) are
-//! drawn together, so an interval is not narrowed by counting one record several times. The
-//! draws depend only on the seed, the task and the replicate, so two models that answered the
-//! same samples are resampled alike and their paired differences have honest intervals.
+//! The bootstrap resamples records, not samples, and resamples within each split and, where a
+//! split has subsets, within each subset: a replicate draws, for every such cell, as many
+//! records as the cell has, so no split or subset ever comes out empty or larger than it is
+//! (the score formulas average splits and subsets as fixed parts). Samples that share a record (the same question across the text-only
+//! and image splits, the three prompts of one T3 question) are drawn together: records are
+//! grouped by the set of splits they appear in, and each such stratum is resampled to its own
+//! size, so a record shared by several splits is drawn once for all of them. The draws depend
+//! only on the seed, the task and the replicate, so two models that answered the same samples
+//! are resampled alike and their paired differences have honest intervals. Every replicate
+//! counts: when some replicate has no score (a metric undefined on that resample), the
+//! interval is left out and the summary says how many replicates had none, rather than
+//! narrowing the interval by dropping them.
 //!
 //! A task that is missing (no data, no judge, no scored sample) is shown as missing. A
 //! sub-aspect or overall score computed from an incomplete set is marked `partial`: it is not
 //! comparable with complete scores or the published leaderboard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -21,6 +28,10 @@ use crate::protocol::tasks::{SubAspect, Task, TaskResults};
 
 /// How many bootstrap replicates by default.
 pub const DEFAULT_REPLICATES: usize = 1000;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 
 /// One task's score for one model.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -39,6 +50,9 @@ pub struct TaskSummary {
     pub missing: Option<String>,
     /// The 95% bootstrap interval.
     pub ci: Option<[f64; 2]>,
+    /// Bootstrap replicates with no score (when some are, no interval is given).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undefined_replicates: usize,
     /// Samples asked.
     pub samples: usize,
     /// Samples that ended unscorable by a failure.
@@ -63,6 +77,9 @@ pub struct Combined {
     pub score: Option<f64>,
     /// The 95% bootstrap interval.
     pub ci: Option<[f64; 2]>,
+    /// Bootstrap replicates with no score (when some are, no interval is given).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undefined_replicates: usize,
     /// Whether some parts are missing (the score is then not comparable).
     pub partial: bool,
     /// The parts that are missing.
@@ -119,6 +136,7 @@ pub fn task_summary(
         score,
         missing,
         ci: interval(&replicate_values),
+        undefined_replicates: undefined(&replicate_values),
         samples,
         unscorable,
         unscorable_rate: if samples == 0 { 0.0 } else { unscorable as f64 / samples as f64 },
@@ -128,56 +146,58 @@ pub fn task_summary(
     }
 }
 
-/// The task score on `replicates` cluster resamples (`None` where a resample has no score).
+/// The task score on `replicates` stratified cluster resamples (`None` where a resample has no
+/// score).
 pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates: usize) -> Vec<Option<f64>> {
-    let mut groups: Vec<&str> =
-        splits.iter().flat_map(|s| s.samples.iter().map(|x| x.group.as_str())).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    // Each record (group) with its samples in each split.
+    let mut groups: BTreeMap<&str, Vec<(usize, Vec<usize>)>> = BTreeMap::new();
+    // The cells (split and subset) each record appears in.
+    let mut cells: BTreeMap<&str, BTreeSet<(usize, Option<&str>)>> = BTreeMap::new();
+    for (s, split) in splits.iter().enumerate() {
+        for (i, sample) in split.samples.iter().enumerate() {
+            let entry = groups.entry(sample.group.as_str()).or_default();
+            match entry.last_mut() {
+                Some((last, members)) if *last == s => members.push(i),
+                _ => entry.push((s, vec![i])),
+            }
+            cells.entry(sample.group.as_str()).or_default().insert((s, sample.subset.as_deref()));
+        }
+    }
     if groups.is_empty() {
         return Vec::new();
     }
-    let index: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (*g, i)).collect();
-    let members: Vec<Vec<Vec<usize>>> = splits
-        .iter()
-        .map(|s| {
-            let mut by_group = vec![Vec::new(); groups.len()];
-            for (i, x) in s.samples.iter().enumerate() {
-                by_group[index[x.group.as_str()]].push(i);
-            }
-            by_group
-        })
-        .collect();
+    // Strata: the records that appear in the same cells, in a fixed order.
+    let mut strata: BTreeMap<&BTreeSet<(usize, Option<&str>)>, Vec<&Vec<(usize, Vec<usize>)>>> =
+        BTreeMap::new();
+    for (group, members) in &groups {
+        if let Some(c) = cells.get(group) {
+            strata.entry(c).or_default().push(members);
+        }
+    }
     let id = task.info().id;
     (0..replicates)
         .map(|b| {
             let mut rng = Rng::keyed(seed, &["bootstrap", id, &b.to_string()]);
-            let mut counts = vec![0u32; groups.len()];
-            for _ in 0..groups.len() {
-                counts[rng.below(groups.len())] += 1;
-            }
-            let mut split_no = 0;
-            let results = TaskResults::resampled(splits, |_| {
-                let by_group = &members[split_no];
-                split_no += 1;
-                let mut picked = Vec::new();
-                for (g, &n) in counts.iter().enumerate() {
-                    for _ in 0..n {
-                        picked.extend_from_slice(&by_group[g]);
+            let mut picked: Vec<Vec<usize>> = vec![Vec::new(); splits.len()];
+            for stratum in strata.values() {
+                for _ in 0..stratum.len() {
+                    for (s, members) in stratum[rng.below(stratum.len())] {
+                        picked[*s].extend_from_slice(members);
                     }
                 }
-                Some(picked)
-            });
+            }
+            let mut next = picked.into_iter();
+            let results = TaskResults::resampled(splits, |_| next.next());
             task.score(&results).value.and_then(Result::ok)
         })
         .collect()
 }
 
-/// The 2.5th and 97.5th percentiles of the replicates that have a value (none if fewer than
-/// 20 do).
+/// The 2.5th and 97.5th percentiles of the replicates; none when fewer than 20 replicates
+/// were drawn or any replicate has no value (dropping those would narrow the interval).
 pub fn interval(replicates: &[Option<f64>]) -> Option<[f64; 2]> {
-    let mut values: Vec<f64> = replicates.iter().flatten().copied().filter(|v| v.is_finite()).collect();
-    if values.len() < 20 {
+    let mut values: Vec<f64> = replicates.iter().copied().collect::<Option<Vec<f64>>>()?;
+    if values.len() < 20 || values.iter().any(|v| !v.is_finite()) {
         return None;
     }
     values.sort_by(f64::total_cmp);
@@ -187,6 +207,11 @@ pub fn interval(replicates: &[Option<f64>]) -> Option<[f64; 2]> {
         values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
     };
     Some([at(0.025), at(0.975)])
+}
+
+/// How many replicates have no value.
+pub fn undefined(replicates: &[Option<f64>]) -> usize {
+    replicates.iter().filter(|r| r.is_none()).count()
 }
 
 /// The weight of each task within its sub-aspect: equal, except privacy awareness
@@ -234,6 +259,7 @@ pub fn combine(name: &str, parts: &[Part]) -> Combined {
         name: name.to_string(),
         score,
         ci: interval(&replicates),
+        undefined_replicates: undefined(&replicates),
         partial: !missing.is_empty(),
         missing,
         replicates,
@@ -297,6 +323,113 @@ pub fn expected_tasks(sub: SubAspect) -> &'static [&'static str] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataError;
+    use crate::protocol::scoring::chain::SampleScore;
+    use crate::protocol::scoring::{Chain, Metric, Rule, Value};
+    use crate::protocol::tasks::{LoadContext, TaskInfo, TaskScore, mean};
+    use crate::sample::{Sample, Target};
+
+    /// Two splits, `a` and `b`; the score is 100 × the mean of their accuracies (the mean of a
+    /// 0/1 value), or, with `sizes`, 10 × (samples of a) + (samples of b), to watch the resamples.
+    #[derive(Debug)]
+    struct Small {
+        sizes: bool,
+    }
+
+    static SMALL: TaskInfo =
+        TaskInfo { id: "X9", name: "small", sub_aspect: SubAspect::Ood, splits: &["a", "b"] };
+
+    impl Task for Small {
+        fn info(&self) -> &TaskInfo {
+            &SMALL
+        }
+        fn load(&self, _split: &str, _ctx: &LoadContext) -> Result<Vec<Sample>, DataError> {
+            Ok(Vec::new())
+        }
+        fn max_tokens(&self, _split: &str) -> u32 {
+            1
+        }
+        fn chains(&self, _split: &str) -> Vec<Chain> {
+            vec![Chain::rule(Rule::yes_no(), &[Metric::PredMean])]
+        }
+        fn score(&self, r: &TaskResults) -> TaskScore {
+            let s = TaskScore::default();
+            if self.sizes {
+                let n = |split| r.samples(split).map(|v| v.len() as f64);
+                return s.done(n("a").and_then(|a| n("b").map(|b| 10.0 * a + b)));
+            }
+            let acc = |split| r.metric(split, "rule_yes_or_no_eval:pred_mean");
+            s.done(mean(&[acc("a"), acc("b")]).map(|v| 100.0 * v))
+        }
+        fn data_files(&self) -> &'static [&'static str] {
+            &[]
+        }
+    }
+
+    /// A split whose samples are (group, value).
+    fn split(name: &str, rows: &[(&str, i64)]) -> SplitScores {
+        let samples = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (group, v))| SampleScore {
+                id: format!("{name}{i}"),
+                group: group.to_string(),
+                subset: None,
+                target: Target::None,
+                content: serde_json::Value::Null,
+                extra: serde_json::Value::Null,
+                pred: Some(String::new()),
+                error: None,
+                steps: vec![vec![Ok(Value::Int(*v))]],
+                judges: Vec::new(),
+            })
+            .collect();
+        let chains = Small { sizes: false }.chains(name).iter().map(Chain::spec).collect();
+        SplitScores { task: "X9".into(), split: name.into(), chains, samples }
+    }
+
+    #[test]
+    fn the_bootstrap_keeps_every_split_its_size_and_draws_shared_records_together() {
+        // Record g1 is in both splits; g2 and g3 only in a; g4 only in b.
+        let splits = [split("a", &[("g1", 1), ("g2", 0), ("g3", 0)]), split("b", &[("g1", 1), ("g4", 1)])];
+        let sizes = bootstrap(&Small { sizes: true }, &splits, 7, 200);
+        assert_eq!(sizes.len(), 200, "no replicate dropped");
+        assert!(sizes.iter().all(|s| *s == Some(32.0)), "every resample has 3 samples in a and 2 in b");
+        // g1 is the only record of its stratum, so every resample holds it in both splits; the
+        // rest of a is two draws of g2/g3 (value 0) and the rest of b one draw of g4 (value 1):
+        // accuracy a = 1/3, b = 1 in every resample, so the interval is that single point.
+        let replicates = bootstrap(&Small { sizes: false }, &splits, 7, 200);
+        let score = 100.0 * (1.0 / 3.0 + 1.0) / 2.0;
+        assert!(replicates.iter().all(|r| r.is_some_and(|v| (v - score).abs() < 1e-9)));
+        let [lo, hi] = interval(&replicates).unwrap();
+        assert!((lo - score).abs() < 1e-9 && (hi - score).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_small_split_gets_an_interval_from_every_replicate() {
+        let splits =
+            [split("a", &[("g1", 1), ("g2", 1), ("g3", 0), ("g4", 0)]), split("b", &[("g5", 1), ("g6", 0)])];
+        let replicates = bootstrap(&Small { sizes: false }, &splits, 3, 1000);
+        assert_eq!(undefined(&replicates), 0);
+        let [lo, hi] = interval(&replicates).unwrap();
+        // The score is 50; a resample's accuracies are k/4 and j/2, so its score is a multiple
+        // of 12.5 between 0 and 100; with four and two records the 95% interval is wide.
+        assert!(lo <= 25.0 && hi >= 75.0 && lo >= 0.0 && hi <= 100.0, "[{lo}, {hi}]");
+        for r in replicates.iter().flatten() {
+            assert!((r / 12.5 - (r / 12.5).round()).abs() < 1e-9, "{r}");
+        }
+        // The same seed draws the same resamples.
+        assert_eq!(bootstrap(&Small { sizes: false }, &splits, 3, 1000), replicates);
+    }
+
+    #[test]
+    fn an_undefined_replicate_means_no_interval() {
+        let mut replicates: Vec<Option<f64>> = (0..100).map(|i| Some(i as f64)).collect();
+        assert!(interval(&replicates).is_some());
+        replicates[40] = None;
+        assert_eq!(interval(&replicates), None);
+        assert_eq!(undefined(&replicates), 1);
+    }
 
     fn task(id: &str, sub: SubAspect, score: Option<f64>) -> TaskSummary {
         TaskSummary {
@@ -307,6 +440,7 @@ mod tests {
             score,
             missing: score.is_none().then(|| "needs a judge".into()),
             ci: None,
+            undefined_replicates: 0,
             samples: 1,
             unscorable: 0,
             unscorable_rate: 0.0,

@@ -109,6 +109,12 @@ impl F3 {
         let mut b = SplitBuilder::new(INFO.id, split);
         for row in ctx.data.read_csv(SENTENCES)? {
             let sentence = row.get("Sentence")?;
+            // The original keeps only rows whose sentence is not empty, before it reads the
+            // label (as it skips empty statements in the topic splits).
+            if sentence.is_empty() {
+                ctx.log.skip(format!("{}: empty `Sentence`", ctx.data.shown(SENTENCES)));
+                continue;
+            }
             let label = row.get("Label")?;
             let number = row.get("Number")?;
             let answers = label_answers(label).ok_or_else(|| {
