@@ -149,10 +149,12 @@ pub fn task_summary(
 /// The task score on `replicates` stratified cluster resamples (`None` where a resample has no
 /// score).
 pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates: usize) -> Vec<Option<f64>> {
-    // Each record (group) with its samples in each split.
-    let mut groups: BTreeMap<&str, Vec<(usize, Vec<usize>)>> = BTreeMap::new();
-    // The cells (split and subset) each record appears in.
-    let mut cells: BTreeMap<&str, BTreeSet<(usize, Option<&str>)>> = BTreeMap::new();
+    // A record's samples, as (split, indices in the split).
+    type Members = Vec<(usize, Vec<usize>)>;
+    // The cells (split, subset) a record appears in.
+    type Cells<'a> = BTreeSet<(usize, Option<&'a str>)>;
+    let mut groups: BTreeMap<&str, Members> = BTreeMap::new();
+    let mut cells: BTreeMap<&str, Cells> = BTreeMap::new();
     for (s, split) in splits.iter().enumerate() {
         for (i, sample) in split.samples.iter().enumerate() {
             let entry = groups.entry(sample.group.as_str()).or_default();
