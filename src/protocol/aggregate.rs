@@ -169,8 +169,7 @@ pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates:
         return Vec::new();
     }
     // Strata: the records that appear in the same cells, in a fixed order.
-    let mut strata: BTreeMap<&BTreeSet<(usize, Option<&str>)>, Vec<&Vec<(usize, Vec<usize>)>>> =
-        BTreeMap::new();
+    let mut strata: BTreeMap<&Cells, Vec<&Members>> = BTreeMap::new();
     for (group, members) in &groups {
         if let Some(c) = cells.get(group) {
             strata.entry(c).or_default().push(members);
