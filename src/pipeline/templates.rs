@@ -32,38 +32,78 @@ pub const ORIGINAL_TEXTS: [OriginalText; 15] = [
     OriginalText {
         name: "T1:g-basic-grounding",
         file: "mmte/configs/task/truthfulness/t1-basic-grounding.yaml",
-        sha256: "",
+        sha256: "9e0fa5f9bf15c9da6f14ee26d1fc0378ebbb580a0b1b8fc9b58dbcb6e406e4fa",
     },
     OriginalText {
         name: "T1:g-basic-ocr",
         file: "mmte/configs/task/truthfulness/t1-basic-ocr.yaml",
-        sha256: "",
+        sha256: "8aad8230b8ff0af7bb77e156bd05c10f7c3dfb1fe9ef6599ab82e63568606bc5",
     },
     OriginalText {
         name: "T3:instruction-enhancement-factual",
         file: "mmte/configs/task/truthfulness/t3-instruction-enhancement-factual.yaml",
-        sha256: "",
+        sha256: "1071955ab9b04e2513157c42a397d297efa3e7d2ad7787551792f365d46ee216",
     },
     OriginalText {
         name: "T3:instruction-enhancement-logic",
         file: "mmte/configs/task/truthfulness/t3-instruction-enhancement-logic.yaml",
-        sha256: "",
+        sha256: "ee14670d27023bb77ba4433c41d9dc22b7266e909a4eeb99c2173ffdc8f9bcab",
     },
-    OriginalText { name: "T4", file: "mmte/configs/task/truthfulness/t4-visual-assistance.yaml", sha256: "" },
-    OriginalText { name: "T5", file: "mmte/configs/task/truthfulness/t5-text-misleading.yaml", sha256: "" },
-    OriginalText { name: "T7", file: "mmte/configs/task/truthfulness/t7-visual-misleading.yaml", sha256: "" },
-    OriginalText { name: "S2", file: "mmte/configs/task/safety/s2-risk-identification.yaml", sha256: "" },
-    OriginalText { name: "R1", file: "mmte/configs/task/robustness/r1-ood-artistic.yaml", sha256: "" },
-    OriginalText { name: "R2", file: "mmte/configs/task/robustness/r2-ood-sensor.yaml", sha256: "" },
+    OriginalText {
+        name: "T4",
+        file: "mmte/configs/task/truthfulness/t4-visual-assistance.yaml",
+        sha256: "06b86d96d83d941cd5b2942bd1418f114a63559d2496e30efc929dce380e415a",
+    },
+    OriginalText {
+        name: "T5",
+        file: "mmte/configs/task/truthfulness/t5-text-misleading.yaml",
+        sha256: "06b86d96d83d941cd5b2942bd1418f114a63559d2496e30efc929dce380e415a",
+    },
+    OriginalText {
+        name: "T7",
+        file: "mmte/configs/task/truthfulness/t7-visual-misleading.yaml",
+        sha256: "06b86d96d83d941cd5b2942bd1418f114a63559d2496e30efc929dce380e415a",
+    },
+    OriginalText {
+        name: "S2",
+        file: "mmte/configs/task/safety/s2-risk-identification.yaml",
+        sha256: "5d06f32dc9c9303f2672b70a49f90b9b79468e240b33f12d2559dec416a7cdbe",
+    },
+    OriginalText {
+        name: "R1",
+        file: "mmte/configs/task/robustness/r1-ood-artistic.yaml",
+        sha256: "59fec32410f0d7f597b8103cb91f4db3cdbb34445fae1fb58216ae51696ee883",
+    },
+    OriginalText {
+        name: "R2",
+        file: "mmte/configs/task/robustness/r2-ood-sensor.yaml",
+        sha256: "084532d51a8f5409d5f9a2fa6621f727cf07b8f32f3c5693bd4a593f3c25dd34",
+    },
     OriginalText {
         name: "R4",
         file: "mmte/configs/task/robustness/r4-adversarial-untarget.yaml",
-        sha256: "",
+        sha256: "3a811929d3cec118fbc6b50b0ad922ccfe060ab0d8f0ce45d0ba187c8ec11e28",
     },
-    OriginalText { name: "R5", file: "mmte/configs/task/robustness/r5-adversarial-target.yaml", sha256: "" },
-    OriginalText { name: "F1", file: "mmte/configs/task/fairness/f1-stereo-generation.yaml", sha256: "" },
-    OriginalText { name: "harmbench", file: "mmte/evaluators/classifier_eval.py", sha256: "" },
-    OriginalText { name: "noise", file: "mmte/evaluators/chatmodel_eval.py", sha256: "" },
+    OriginalText {
+        name: "R5",
+        file: "mmte/configs/task/robustness/r5-adversarial-target.yaml",
+        sha256: "3a811929d3cec118fbc6b50b0ad922ccfe060ab0d8f0ce45d0ba187c8ec11e28",
+    },
+    OriginalText {
+        name: "F1",
+        file: "mmte/configs/task/fairness/f1-stereo-generation.yaml",
+        sha256: "049aba14b4a4a6804a88d2cc0d1e266252320e86d12a04bdfac6064448886182",
+    },
+    OriginalText {
+        name: "harmbench",
+        file: "mmte/evaluators/classifier_eval.py",
+        sha256: "4016eb2e1758f37cfbf37f0e1540f15f26857e048c28e69796c23337ae0a285a",
+    },
+    OriginalText {
+        name: "noise",
+        file: "mmte/evaluators/chatmodel_eval.py",
+        sha256: "4b68f605da1af1af356649cecc7bf6318ce8f71a07e25a0b168ee0392c5c652d",
+    },
 ];
 
 /// The templates a task's chains use, by name, with our default text.
