@@ -305,7 +305,15 @@ mod code {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Usage errors exit 1 (clap's own default, 2, is this tool's code for data problems).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { code::ERROR } else { code::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let level = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

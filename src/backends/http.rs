@@ -25,7 +25,7 @@ pub fn client(headers: &BTreeMap<String, String>) -> Result<reqwest::Client, Bac
     }
     reqwest::Client::builder()
         .default_headers(map)
-        .connect_timeout(Duration::from_secs(20))
+        .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .map_err(|e| BackendError::Client(crate::core::error_chain(&e)))
@@ -68,15 +68,20 @@ pub async fn read_json(response: reqwest::Response) -> Result<Value, CallError> 
     Err(status_error(status.as_u16(), &headers, &json, &body))
 }
 
-/// Classifies a transport error (without its URL).
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Classifies a transport error (without its URL), keeping its whole cause chain: "error
+/// sending request" alone does not say that the connection was refused.
 pub fn transport_error(error: reqwest::Error) -> CallError {
     let error = error.without_url();
-    if error.is_timeout() {
-        CallError::Timeout(Duration::ZERO)
-    } else if error.is_connect() || error.is_request() || error.is_body() {
-        CallError::Connect(error.to_string())
+    let cause = crate::core::error_chain(&error);
+    if error.is_timeout() && error.is_connect() {
+        CallError::ConnectTimeout(CONNECT_TIMEOUT)
+    } else if error.is_connect() || error.is_request() || error.is_body() || error.is_timeout() {
+        CallError::Connect(cause)
     } else {
-        CallError::Decode(error.to_string())
+        CallError::Decode(cause)
     }
 }
 

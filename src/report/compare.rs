@@ -351,11 +351,15 @@ pub fn placements(runs: &Runs) -> Vec<Placement> {
                 }
                 _ if m.summary.baseline => (None, None, None, "not placed: a reference baseline".into()),
                 None => (None, None, None, "not placed: no overall score".into()),
+                Some(_) if !comparable.comparable => {
+                    let mut reasons = comparable.reasons.clone();
+                    if m.summary.overall.partial {
+                        reasons.push("the overall score is partial (some tasks are missing)".into());
+                    }
+                    (None, None, None, format!("not comparable: {}", reasons.join("; ")))
+                }
                 Some(_) if m.summary.overall.partial => {
                     (None, None, None, "not placed: the overall score is partial (some tasks are missing)".into())
-                }
-                Some(_) if !comparable.comparable => {
-                    (None, None, None, format!("not comparable: {}", comparable.reasons.join("; ")))
                 }
                 Some(s) => {
                     let (rank, above, below) = place(s, &table);

@@ -385,3 +385,48 @@ pub fn samples_cli(task: &str, data: &Path) -> Vec<Value> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+/// A loopback server answering each request body with a function of it (the preflight probes
+/// included, which `is_probe` tells apart).
+pub struct Answering<F>(pub F);
+
+impl<F: Fn(&Value) -> ResponseTemplate + Send + Sync + 'static> Respond for Answering<F> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        (self.0)(&body)
+    }
+}
+
+/// The `multitrust` binary.
+pub fn multitrust() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
+}
+
+/// Runs the binary to its end off the async runtime; gives the exit code, stdout and stderr.
+pub async fn run_cli(mut command: std::process::Command) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = command.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Reads `samples.jsonl` of a run directory.
+pub fn sample_lines(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
