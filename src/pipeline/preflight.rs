@@ -98,24 +98,16 @@ pub async fn check(
         ))
     };
     let label = format!("preflight {name}");
-    let Some((image, _)) = images else {
-        let mut out = engine.run(service, vec![request(SHORT, None)], &label).await?;
-        return match out.pop() {
-            Some(Ok(_)) => Ok(Sight::Unknown("no image is sent".into())),
-            Some(Err(u)) => Err(fail(&u)),
-            None => Ok(Sight::Unknown("no answer".into())),
-        };
-    };
-    let requests = vec![
-        request(SHORT, None),
-        request(LONG, None),
-        request(SHORT, Some(image)),
-        request(LONG, Some(image)),
-    ];
-    let out = engine.run(service, requests, &label).await?;
-    if let Some(Err(u)) = out.first() {
-        return Err(fail(u));
+    // The short question alone first: an endpoint that cannot answer it is not asked more.
+    let mut out = engine.run(service, vec![request(SHORT, None)], &label).await?;
+    match out.first() {
+        Some(Err(u)) => return Err(fail(u)),
+        None => return Ok(Sight::Unknown("no answer".into())),
+        Some(Ok(_)) => {}
     }
+    let Some((image, _)) = images else { return Ok(Sight::Unknown("no image is sent".into())) };
+    let rest = vec![request(LONG, None), request(SHORT, Some(image)), request(LONG, Some(image))];
+    out.extend(engine.run(service, rest, &label).await?);
     Ok(judge_sight(&out))
 }
 
