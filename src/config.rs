@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::core::{Limits, Secret, sha256_hex};
+use crate::core::{InvalidLimit, Limits, Secret, sha256_hex};
 
 /// A problem with the configuration or a model named on the command line; the message names
 /// the file, the field and what to write instead.
@@ -115,10 +115,10 @@ impl Config {
     /// Checks the numbers and durations of every profile and endpoint.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         for (name, profile) in &self.models {
-            profile.validate().map_err(|(field, message)| ConfigError::Invalid {
+            profile.validate().map_err(|e| ConfigError::Invalid {
                 path: path.to_string(),
-                field: format!("models.{name}.{field}"),
-                message,
+                field: format!("models.{name}.{}", e.field),
+                message: e.error.to_string(),
             })?;
         }
         let sections = [
@@ -129,10 +129,10 @@ impl Config {
         ];
         for (name, endpoint) in sections {
             if let Some(endpoint) = endpoint {
-                endpoint.limits().map_err(|(field, message)| ConfigError::Invalid {
+                endpoint.limits().map_err(|e| ConfigError::Invalid {
                     path: path.to_string(),
-                    field: format!("classifiers.{name}.{field}"),
-                    message,
+                    field: format!("classifiers.{name}.{}", e.field),
+                    message: e.error.to_string(),
                 })?;
             }
         }
@@ -401,7 +401,7 @@ impl Profile {
     }
 
     /// Checks the numbers and durations; the error names the field.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), InvalidField> {
         self.try_limits().map(|_| ())
     }
 
@@ -411,11 +411,11 @@ impl Profile {
         self.try_limits().unwrap_or_default()
     }
 
-    fn try_limits(&self) -> Result<Limits, (String, String)> {
+    fn try_limits(&self) -> Result<Limits, InvalidField> {
         let defaults = Limits::default();
         let seconds = |field: &str, value: Option<f64>, default: Duration| match value {
             None => Ok(default),
-            Some(v) => Limits::seconds(v).map_err(|m| (field.to_string(), m)),
+            Some(v) => Limits::seconds(v).map_err(|error| InvalidField { field: field.to_string(), error }),
         };
         Ok(Limits {
             concurrency: positive("concurrency", self.concurrency, defaults.concurrency)?,
@@ -430,16 +430,25 @@ impl Profile {
     }
 }
 
+/// A field of a profile or endpoint whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field} = {error}")]
+pub struct InvalidField {
+    /// The field.
+    pub field: String,
+    /// What is wrong.
+    pub error: InvalidLimit,
+}
+
 /// A count from the configuration that must be at least 1.
-fn positive<T: Copy + PartialOrd + From<u8> + std::fmt::Display>(
-    field: &str,
-    value: Option<T>,
-    default: T,
-) -> Result<T, (String, String)> {
+fn positive<T: Copy + TryInto<u64>>(field: &str, value: Option<T>, default: T) -> Result<T, InvalidField> {
     match value {
         None => Ok(default),
-        Some(v) if v >= T::from(1) => Ok(v),
-        Some(v) => Err((field.to_string(), format!("{v} must be at least 1"))),
+        Some(v) => match v.try_into() {
+            Ok(n) if n >= 1 => Ok(v),
+            Ok(n) => Err(InvalidField { field: field.to_string(), error: InvalidLimit::TooSmall(n) }),
+            Err(_) => Ok(v),
+        },
     }
 }
 
@@ -519,14 +528,16 @@ impl Endpoint {
     }
 
     /// The engine limits of this endpoint; the error names the field that is invalid.
-    pub fn limits(&self) -> Result<Limits, (String, String)> {
+    pub fn limits(&self) -> Result<Limits, InvalidField> {
         let defaults = Limits::default();
         Ok(Limits {
             concurrency: positive("concurrency", self.concurrency, defaults.concurrency)?,
             rpm: self.rpm.map(|r| positive("rpm", Some(r), 1)).transpose()?,
             timeout: match self.timeout_s {
                 None => defaults.timeout,
-                Some(v) => Limits::seconds(v).map_err(|m| ("timeout_s".to_string(), m))?,
+                Some(v) => {
+                    Limits::seconds(v).map_err(|error| InvalidField { field: "timeout_s".into(), error })?
+                }
             },
             max_attempts: positive("max_attempts", self.max_attempts, defaults.max_attempts)?,
             ..defaults

@@ -47,18 +47,35 @@ impl Default for Limits {
 /// The longest duration a configuration may give (one day): anything longer is a mistake.
 pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
+/// A configured number that cannot be a limit; the message says what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidLimit {
+    /// Not a finite number of seconds.
+    #[error("{0} is not a number of seconds")]
+    NotSeconds(f64),
+    /// Zero or negative.
+    #[error("{0} must be above 0 seconds")]
+    NotPositive(f64),
+    /// Longer than [`MAX_DURATION`].
+    #[error("{0} s is more than a day (86400 s)")]
+    TooLong(f64),
+    /// A count below 1.
+    #[error("{0} must be at least 1")]
+    TooSmall(u64),
+}
+
 impl Limits {
     /// A duration in seconds from the configuration, checked: finite, above zero and at most
-    /// a day. The error says what is wrong with the value.
-    pub fn seconds(value: f64) -> Result<Duration, String> {
+    /// a day.
+    pub fn seconds(value: f64) -> Result<Duration, InvalidLimit> {
         if !value.is_finite() {
-            return Err(format!("{value} is not a number of seconds"));
+            return Err(InvalidLimit::NotSeconds(value));
         }
         if value <= 0.0 {
-            return Err(format!("{value} must be above 0 seconds"));
+            return Err(InvalidLimit::NotPositive(value));
         }
         if value > MAX_DURATION.as_secs_f64() {
-            return Err(format!("{value} s is more than a day ({} s)", MAX_DURATION.as_secs()));
+            return Err(InvalidLimit::TooLong(value));
         }
         Ok(Duration::from_secs_f64(value))
     }

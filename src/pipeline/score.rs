@@ -251,7 +251,10 @@ async fn run_judge(
         let Some(answer) = answer else { continue };
         values[i] = answer.and_then(|a| {
             if scorer.policy == JudgePolicy::Strict {
-                judge.expect.check(&a.reply.text).map_err(|e| Unscorable::new(UnscorableKind::Judge, e))?;
+                judge
+                    .expect
+                    .check(&a.reply.text)
+                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string()))?;
             }
             traces[i] =
                 Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
@@ -322,7 +325,7 @@ async fn run_judge_score(
                 JudgePolicy::Strict => Expect::YesNo
                     .check(&n.reply.text)
                     .map(|()| n.reply.text.to_lowercase().contains("yes"))
-                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e)),
+                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string())),
             },
         };
         values[i] = noisy.and_then(|noisy| {
@@ -333,7 +336,10 @@ async fn run_judge_score(
                 return Ok(Value::Text(judge.full_score.clone()));
             }
             if scorer.policy == JudgePolicy::Strict {
-                judge.expect.check(&a.reply.text).map_err(|e| Unscorable::new(UnscorableKind::Judge, e))?;
+                judge
+                    .expect
+                    .check(&a.reply.text)
+                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string()))?;
             }
             Ok(Value::Text(a.reply.text))
         });

@@ -15,7 +15,7 @@ use super::svg::{self, Mark, Row};
 pub const TEMPLATE: &str = include_str!("report.html");
 
 /// Renders the HTML report.
-pub fn render(page: &Page) -> Result<String, String> {
+pub fn render(page: &Page) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.add_filter("short", |s: String| short(&s));
@@ -25,8 +25,8 @@ pub fn render(page: &Page) -> Result<String, String> {
             Err(_) => "—".into(),
         }
     });
-    env.add_template("report.html", TEMPLATE).map_err(|e| format!("report template: {e}"))?;
-    let template = env.get_template("report.html").map_err(|e| format!("report template: {e}"))?;
+    env.add_template("report.html", TEMPLATE)?;
+    let template = env.get_template("report.html")?;
     let charts: BTreeMap<String, Value> =
         charts(page).into_iter().map(|(k, v)| (k, Value::from_safe_string(v))).collect();
     let thumbnails: Vec<Value> = page
@@ -35,14 +35,12 @@ pub fn render(page: &Page) -> Result<String, String> {
         // Our own base64 data URLs: nothing in them needs escaping.
         .map(|b| b.thumbnail.clone().map(Value::from_safe_string).unwrap_or(Value::from(())))
         .collect();
-    template
-        .render(context! {
-            page => Value::from(Serde(page)),
-            runs => Value::from(page.runs.clone()),
-            charts => Value::from(charts),
-            thumbnails => Value::from(thumbnails),
-        })
-        .map_err(|e| format!("report template: {e}"))
+    template.render(context! {
+        page => Value::from(Serde(page)),
+        runs => Value::from(page.runs.clone()),
+        charts => Value::from(charts),
+        thumbnails => Value::from(thumbnails),
+    })
 }
 
 fn charts(page: &Page) -> BTreeMap<String, String> {

@@ -112,7 +112,7 @@ pub fn write_reports(records: &[RunRecord], out: &Path) -> Result<page::Page, Re
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     write_json(&out.join("summary.json"), &page)?;
     atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
-    let html = html::render(&page).map_err(ReportError::Template)?;
+    let html = html::render(&page).map_err(|e| ReportError::Template(e.to_string()))?;
     atomic_write(&out.join("report.html"), html.as_bytes())?;
     Ok(page)
 }

@@ -54,9 +54,33 @@ pub enum Expect {
     Any,
 }
 
+/// A judge answer without the form the next step needs (what the strict policy refuses).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the judge's answer gives no {wanted}: {answer:?}")]
+pub struct OffForm {
+    /// What was needed.
+    pub wanted: String,
+    /// The start of the answer.
+    pub answer: String,
+}
+
+/// A judge template that cannot be filled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    /// A lone `}`.
+    #[error("the template has a single `}}`; write `}}}}` for a brace")]
+    LoneClose,
+    /// A `{` without its `}`.
+    #[error("the template has an unclosed `{{`")]
+    Unclosed,
+    /// A slot this sample has no value for.
+    #[error("the judge template needs the field `{0}`, which this sample lacks")]
+    Missing(String),
+}
+
 impl Expect {
     /// Checks a judge answer; the error says why it cannot be used.
-    pub fn check(&self, answer: &str) -> Result<(), String> {
+    pub fn check(&self, answer: &str) -> Result<(), OffForm> {
         static YES_NO: OnceLock<Regex> = OnceLock::new();
         let ok = match self {
             Expect::YesNo => {
@@ -75,7 +99,7 @@ impl Expect {
             Expect::Box => "box of four numbers".to_string(),
             Expect::Any => String::new(),
         };
-        Err(format!("the judge's answer gives no {wanted}: {:?}", clip(answer, 120)))
+        Err(OffForm { wanted, answer: clip(answer, 120) })
     }
 }
 
@@ -111,7 +135,7 @@ impl Judge {
             "label" => Some(label.as_text()),
             other => extra.get(other).map(python_str),
         })
-        .map_err(|e| Unscorable::new(UnscorableKind::Data, e))
+        .map_err(|e| Unscorable::new(UnscorableKind::Data, e.to_string()))
     }
 }
 
@@ -179,17 +203,17 @@ impl JudgeScore {
             }
             return format_positional(&self.template, &[question, answer, pred])
                 .map(ScorePlan::Ask)
-                .map_err(|e| Unscorable::new(UnscorableKind::Data, e));
+                .map_err(|e| Unscorable::new(UnscorableKind::Data, e.to_string()));
         }
         format_positional(&self.template, &[pred, &label])
             .map(ScorePlan::Ask)
-            .map_err(|e| Unscorable::new(UnscorableKind::Data, e))
+            .map_err(|e| Unscorable::new(UnscorableKind::Data, e.to_string()))
     }
 
     /// The noise question for a response, from a template with one `{}` slot (the default is
     /// [`NOISE_TEMPLATE`]; the configuration can replace it as `noise`).
     pub fn noise_prompt(template: &str, pred: &str) -> Result<String, Unscorable> {
-        format_positional(template, &[pred]).map_err(|e| Unscorable::new(UnscorableKind::Data, e))
+        format_positional(template, &[pred]).map_err(|e| Unscorable::new(UnscorableKind::Data, e.to_string()))
     }
 }
 
@@ -218,7 +242,7 @@ impl JudgeTrace {
 pub fn format_named(
     template: &str,
     mut lookup: impl FnMut(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
@@ -231,14 +255,12 @@ pub fn format_named(
             out.push('}');
             rest = after;
         } else if tail.starts_with('}') {
-            return Err("the template has a single `}`; write `}}` for a brace".to_string());
+            return Err(TemplateError::LoneClose);
         } else {
-            let end = tail.find('}').ok_or("the template has an unclosed `{`")?;
+            let end = tail.find('}').ok_or(TemplateError::Unclosed)?;
             let name = &tail[1..end];
             let name = name.split([':', '!']).next().unwrap_or_default();
-            let value = lookup(name).ok_or_else(|| {
-                format!("the judge template needs the field `{name}`, which this sample lacks")
-            })?;
+            let value = lookup(name).ok_or_else(|| TemplateError::Missing(name.to_string()))?;
             out.push_str(&value);
             rest = &tail[end + 1..];
         }
@@ -248,7 +270,7 @@ pub fn format_named(
 }
 
 /// Fills `{}` slots in order, as Python's `str.format(*args)` does.
-pub fn format_positional(template: &str, args: &[&str]) -> Result<String, String> {
+pub fn format_positional(template: &str, args: &[&str]) -> Result<String, TemplateError> {
     let mut next = 0;
     format_named(template, |name| {
         let index = if name.is_empty() {
