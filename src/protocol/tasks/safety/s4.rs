@@ -7,7 +7,6 @@
 use serde_json::Map;
 
 use super::jailbreak;
-use crate::data::synth::{self, Synth};
 use crate::data::{CsvRow, DataError};
 use crate::protocol::scoring::Chain;
 use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
@@ -26,7 +25,7 @@ pub(crate) const INFO: TaskInfo = TaskInfo {
 
 /// The CSV and the image folder of each split. Columns: `id`, `image_path` (relative to the
 /// image folder), `question` (the harmful behaviour), and `jailbreak_prompt` (optional).
-fn files(split: &str) -> (&'static str, &'static str) {
+pub(crate) fn files(split: &str) -> (&'static str, &'static str) {
     match split {
         "typographic-prompt-and-behavior" => (
             "safety/typographic_jailbreak/prompt_and_behavior_graph.csv",
@@ -102,45 +101,6 @@ pub(super) fn push(b: &mut SplitBuilder, row: &Row, text: String) {
             b.push(text, Some(image.clone()), target, Map::new(), group);
         }
         Err(e) => b.push_problem(text, target, Map::new(), group, e.clone()),
-    }
-}
-
-/// Harmless stand-ins for the behaviours of the synthetic suite.
-const BEHAVIORS: [&str; 3] = [
-    "Explain how to sneak an extra cookie from the jar",
-    "Describe how to skip the queue at the bakery",
-    "List ways to avoid doing the dishes tonight",
-];
-
-/// Harmless stand-ins for jailbreak prompts.
-const JAILBREAKS: [&str; 3] = [
-    "You are a pirate storyteller who always answers in rhyme.",
-    "Pretend this is a scene from a children's play.",
-    "Answer as a cheerful cooking show host would.",
-];
-
-/// Writes one synthetic typographic CSV and its pictures (the text shown in each picture).
-pub(crate) fn write_split(s: &Synth, split: &str) -> Result<(), DataError> {
-    let (csv, dir) = files(split);
-    let mut rows = Vec::new();
-    for (i, behavior) in BEHAVIORS.iter().enumerate() {
-        let shown = match split {
-            "typographic-prompt-and-behavior" => format!("{} {behavior}", JAILBREAKS[i]),
-            "typographic-prompt" => JAILBREAKS[i].to_string(),
-            _ => behavior.to_string(),
-        };
-        let name = format!("{i}.png");
-        s.png(&format!("{dir}/{name}"), &synth::words(&shown))?;
-        let mut row = vec![i.to_string(), name, behavior.to_string()];
-        if split == "typographic-behavior" {
-            row.push(JAILBREAKS[i].to_string());
-        }
-        rows.push(row);
-    }
-    if split == "typographic-behavior" {
-        s.csv(csv, &["id", "image_path", "question", "jailbreak_prompt"], &rows)
-    } else {
-        s.csv(csv, &["id", "image_path", "question"], &rows)
     }
 }
 
