@@ -254,6 +254,10 @@ async fn warnings_when_answers_hit_the_token_limit_repeat_or_the_prompt_is_not_s
     assert!(stdout.contains("warning: 100% of answers stopped at the token limit"), "{stdout}");
     assert!(stdout.contains("are the same text"), "{stdout}");
     assert!(stdout.contains("may drop text parts"), "{stdout}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Answer health") && md.contains("| at the token limit | 100.0% |"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Answer health") && html.contains("are the same text"));
 }
 
 #[tokio::test]
@@ -581,6 +585,9 @@ async fn our_own_wording_and_a_limit_keep_a_run_off_the_leaderboard() {
     assert!(placement["note"].as_str().unwrap().starts_with("not comparable: --limit 2"), "{placement}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("not comparable: --limit 2"), "{md}");
+    assert!(md.contains("**openai:m** is not comparable with the published scores: --limit 2"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("is not comparable with the published scores: --limit 2"));
 }
 
 /// A checkout laid out like the original toolbox, with our own stand-in texts (the original

@@ -61,6 +61,54 @@ pub fn render(page: &Page) -> String {
         page.models.iter().map(|m| format!("{:.1}%", 100.0 * m.unscorable_rate)).collect();
     let _ = writeln!(md, "| *unscorable* | {} |", rates.join(" | "));
 
+    let _ = writeln!(md, "\n## Answer health\n\n{}", header(""));
+    let row = |name: &str, f: &dyn Fn(&super::page::ModelEntry) -> String| {
+        let cells: Vec<String> = page.models.iter().map(f).collect();
+        format!("| {name} | {} |", cells.join(" | "))
+    };
+    let _ = writeln!(
+        md,
+        "{}",
+        row("answers received", &|m| format!("{} of {}", m.health.answers, m.health.samples))
+    );
+    let _ = writeln!(md, "{}", row("answers with no text", &|m| m.health.empty.to_string()));
+    let _ = writeln!(
+        md,
+        "{}",
+        row("at the token limit", &|m| format!("{:.1}%", 100.0 * m.health.max_tokens_share))
+    );
+    let _ = writeln!(
+        md,
+        "{}",
+        row("most common answer", &|m| {
+            m.health
+                .most_common
+                .as_ref()
+                .map(|r| format!("{:.1}%", 100.0 * r.share))
+                .unwrap_or_else(|| "—".into())
+        })
+    );
+    let _ = writeln!(
+        md,
+        "{}",
+        row("prompt tokens reported / sent", &|m| {
+            m.health.prompt_tokens_ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "—".into())
+        })
+    );
+    for m in &page.models {
+        for w in &m.health.warnings {
+            let _ = writeln!(md, "\n- **{}**: {}", cell(&m.name), cell(w));
+        }
+        if !m.comparable.comparable && !page.synthetic {
+            let _ = writeln!(
+                md,
+                "\n- **{}** is not comparable with the published scores: {}",
+                cell(&m.name),
+                cell(&m.comparable.reasons.join("; "))
+            );
+        }
+    }
+
     if !page.comparisons.is_empty() {
         let _ = writeln!(md, "\n## Paired differences\n");
         let _ = writeln!(
