@@ -19,7 +19,7 @@ use multitrust::config::Config;
 use multitrust::data::DataDir;
 use multitrust::engine::{Engine, Stop, Store};
 use multitrust::pipeline::plan::{check_share, timestamp, unix_now};
-use multitrust::pipeline::preflight::{self, Sight};
+use multitrust::pipeline::preflight;
 use multitrust::pipeline::{
     self, LogOptions, PipelineError, Plan, Request, RunOptions, RunRecord, RunStatus, ScoreOptions,
 };
@@ -738,61 +738,15 @@ async fn models_command(args: ModelsArgs) -> Result<i32> {
     }
     let engine = Engine::new(None).quiet();
     let probe_dir = std::env::temp_dir().join("multitrust-generated");
-    let image = preflight::probe_image(&probe_dir)?;
-    let mut failures = 0;
+    let checks = preflight::check_endpoints(&engine, &profiles, &classifiers, &probe_dir).await?;
     let mut out = std::io::stdout().lock();
-    for profile in profiles {
-        if profile.is_baseline() {
-            writeln!(out, "{:<32} ok (reference baseline, answered locally)", profile.name)?;
-            continue;
-        }
-        let mut probing = profile.clone();
-        probing.max_attempts = Some(1);
-        let service = match profile
-            .check_key()
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(multitrust::backends::ChatService::from_profile(&probing)?))
-        {
-            Ok(s) => Arc::new(s),
+    let mut failures = 0;
+    for c in &checks {
+        match &c.result {
+            Ok(what) => writeln!(out, "{:<32} ok  {what}", c.name)?,
             Err(e) => {
                 failures += 1;
-                writeln!(out, "{:<32} error: {e}", profile.name)?;
-                continue;
-            }
-        };
-        let started = Instant::now();
-        let checked = preflight::check(
-            &engine,
-            &service,
-            &profile.name,
-            &profile.base_url(),
-            &profile.params,
-            Some((&image, None)),
-        )
-        .await;
-        let ms = started.elapsed().as_millis();
-        match checked {
-            Ok(Sight::Sees) => {
-                writeln!(out, "{:<32} ok {ms:>6} ms  {}  sees images", profile.name, profile.base_url())?
-            }
-            Ok(Sight::Blind(why)) => {
-                writeln!(out, "{:<32} ok {ms:>6} ms  {}  BLIND: {why}", profile.name, profile.base_url())?
-            }
-            Ok(Sight::Unknown(why)) => {
-                writeln!(out, "{:<32} ok {ms:>6} ms  {}  ({why})", profile.name, profile.base_url())?
-            }
-            Err(e) => {
-                failures += 1;
-                writeln!(out, "{:<32} error: {e}", profile.name)?;
-            }
-        }
-    }
-    for (name, result) in preflight::check_scorers(&engine, &classifiers).await {
-        match result {
-            Ok(what) => writeln!(out, "{name:<32} ok  {what}")?,
-            Err(e) => {
-                failures += 1;
-                writeln!(out, "{name:<32} error: {e}")?;
+                writeln!(out, "{:<32} error: {e}", c.name)?;
             }
         }
     }

@@ -185,6 +185,63 @@ fn first<R>(result: Result<Vec<Outcome<R>>, Stop>, show: impl Fn(&R) -> String) 
     }
 }
 
+/// What `multitrust models` found about one endpoint: what it said, or the error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointCheck {
+    /// The profile name, or `classifiers.<section>`.
+    pub name: String,
+    /// What was found (latency, URL, whether it sees images), or why the check failed.
+    pub result: Result<String, String>,
+}
+
+/// Checks every profile (models and judges) and every classifier endpoint, one at a time, as
+/// the preflight check of a run does: reachable, and for chat models whether they see images.
+/// Nothing is stored; a baseline is reported as answered locally.
+pub async fn check_endpoints(
+    engine: &Engine,
+    profiles: &[crate::config::Profile],
+    classifiers: &ClassifierSet,
+    probe_dir: &Path,
+) -> Result<Vec<EndpointCheck>, PipelineError> {
+    let image = probe_image(probe_dir)?;
+    let mut out = Vec::new();
+    for profile in profiles {
+        let name = profile.name.clone();
+        if profile.is_baseline() {
+            out.push(EndpointCheck { name, result: Ok("reference baseline, answered locally".into()) });
+            continue;
+        }
+        let mut probing = profile.clone();
+        probing.max_attempts = Some(1);
+        let service = match profile
+            .check_key()
+            .map_err(PipelineError::from)
+            .and_then(|()| Ok(Arc::new(ChatService::from_profile(&probing)?)))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(EndpointCheck { name, result: Err(e.to_string()) });
+                continue;
+            }
+        };
+        let url = profile.base_url();
+        let started = std::time::Instant::now();
+        let checked = check(engine, &service, &name, &url, &profile.params, Some((&image, None))).await;
+        let ms = started.elapsed().as_millis();
+        let result = match checked {
+            Ok(Sight::Sees) => Ok(format!("{ms:>6} ms  {url}  sees images")),
+            Ok(Sight::Blind(why)) => Ok(format!("{ms:>6} ms  {url}  BLIND: {why}")),
+            Ok(Sight::Unknown(why)) => Ok(format!("{ms:>6} ms  {url}  ({why})")),
+            Err(e) => Err(e.to_string()),
+        };
+        out.push(EndpointCheck { name, result });
+    }
+    for (name, result) in check_scorers(engine, classifiers).await {
+        out.push(EndpointCheck { name, result });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
