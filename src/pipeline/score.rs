@@ -14,7 +14,7 @@ use crate::protocol::scoring::Value;
 use crate::protocol::scoring::chain::{Chain, Pred, SampleScore, SplitScores, Step};
 use crate::protocol::scoring::classifier::{Classifier, HARMBENCH_TEMPLATE, harmbench_verdict};
 use crate::protocol::scoring::judge::{
-    Expect, Judge, JudgePolicy, JudgeScore, JudgeTrace, NOISE_TEMPLATE, ScorePlan, format_named,
+    Expect, Judge, JudgePolicy, JudgeScore, JudgeTrace, NOISE_TEMPLATE, OffForm, ScorePlan, format_named,
 };
 use crate::sample::{Message, Sample, Target};
 
@@ -250,18 +250,18 @@ async fn run_judge(
     for (i, answer) in answers.into_iter().enumerate() {
         let Some(answer) = answer else { continue };
         values[i] = answer.and_then(|a| {
-            if scorer.policy == JudgePolicy::Strict {
-                judge
-                    .expect
-                    .check(&a.reply.text)
-                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string()))?;
-            }
+            scorer.policy.admit(&judge.expect, &a.reply.text).map_err(off_form)?;
             traces[i] =
                 Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
             Ok(Value::Text(a.reply.text))
         });
     }
     Ok((values, traces))
+}
+
+/// A judge answer the strict policy refuses.
+fn off_form(e: OffForm) -> Unscorable {
+    Unscorable::new(UnscorableKind::Judge, e.to_string())
 }
 
 async fn run_judge_score(
@@ -320,13 +320,11 @@ async fn run_judge_score(
             Some(Err(u)) => Err(u),
             // The original gives the full score when "yes" is anywhere in the lower-cased
             // answer; the strict policy first asks for a yes or a no as a word.
-            Some(Ok(n)) => match scorer.policy {
-                JudgePolicy::Original => Ok(n.reply.text.to_lowercase().contains("yes")),
-                JudgePolicy::Strict => Expect::YesNo
-                    .check(&n.reply.text)
-                    .map(|()| n.reply.text.to_lowercase().contains("yes"))
-                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string())),
-            },
+            Some(Ok(n)) => scorer
+                .policy
+                .admit(&Expect::YesNo, &n.reply.text)
+                .map(|()| n.reply.text.to_lowercase().contains("yes"))
+                .map_err(off_form),
         };
         values[i] = noisy.and_then(|noisy| {
             let a = answer?;
@@ -335,12 +333,7 @@ async fn run_judge_score(
             if noisy {
                 return Ok(Value::Text(judge.full_score.clone()));
             }
-            if scorer.policy == JudgePolicy::Strict {
-                judge
-                    .expect
-                    .check(&a.reply.text)
-                    .map_err(|e| Unscorable::new(UnscorableKind::Judge, e.to_string()))?;
-            }
+            scorer.policy.admit(&judge.expect, &a.reply.text).map_err(off_form)?;
             Ok(Value::Text(a.reply.text))
         });
     }

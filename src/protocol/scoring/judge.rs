@@ -32,6 +32,15 @@ pub enum JudgePolicy {
 }
 
 impl JudgePolicy {
+    /// Whether a judge answer may go on to the next step: always as the original, only with
+    /// the expected form when strict.
+    pub fn admit(self, expect: &Expect, answer: &str) -> Result<(), OffForm> {
+        match self {
+            JudgePolicy::Original => Ok(()),
+            JudgePolicy::Strict => expect.check(answer),
+        }
+    }
+
     /// The policy's name (`original`, `strict`).
     pub fn name(self) -> &'static str {
         match self {
