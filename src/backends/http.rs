@@ -61,8 +61,15 @@ pub async fn read_json(response: reqwest::Response) -> Result<Value, CallError> 
     let headers = response.headers().clone();
     let body = response.bytes().await.map_err(transport_error)?;
     if status.is_success() {
-        return serde_json::from_slice(&body)
-            .map_err(|e| CallError::Decode(format!("the body is not JSON ({e}): {}", snippet(&body))));
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|e| CallError::Decode(format!("the body is not JSON ({e}): {}", snippet(&body))))?;
+        // Some servers and proxies answer 200 with an error object instead of an error status.
+        if let Some(error) = json.get("error").filter(|e| !e.is_null()) {
+            let message = error.get("message").and_then(Value::as_str).map(str::to_string);
+            let message = message.unwrap_or_else(|| snippet(error.to_string().as_bytes()));
+            return Err(CallError::Decode(format!("the server answered 200 with an error: {message}")));
+        }
+        return Ok(json);
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     Err(status_error(status.as_u16(), &headers, &json, &body))

@@ -46,13 +46,17 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether trying again may help: timeouts, connection errors, 408, 409, 425, 429 and 5xx.
+    /// Whether trying again may help: timeouts, connection errors (a body cut short
+    /// included), answers that are not the API's shape (truncated or invalid JSON, an HTML page
+    /// or an error object with status 200, no choices), 408, 409, 425, 429 and 5xx.
     pub fn retryable(&self) -> bool {
         match self {
-            CallError::Timeout(_) | CallError::ConnectTimeout(_) | CallError::Connect(_) => true,
+            CallError::Timeout(_)
+            | CallError::ConnectTimeout(_)
+            | CallError::Connect(_)
+            | CallError::Decode(_) => true,
             CallError::Status { status, .. } => matches!(status, 408 | 409 | 425 | 429) || *status >= 500,
-            CallError::Decode(_)
-            | CallError::Image(_)
+            CallError::Image(_)
             | CallError::Request(_)
             | CallError::EndpointDown(_)
             | CallError::Cancelled => false,
@@ -125,6 +129,7 @@ mod tests {
         assert!(!status(404).retryable());
         assert!(CallError::Timeout(Duration::from_secs(1)).retryable());
         assert!(!CallError::Image("x".into()).retryable());
+        assert!(CallError::Decode("the body is not JSON".into()).retryable());
         assert!(status(503).unreachable() && !status(500).unreachable());
     }
 
