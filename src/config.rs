@@ -230,7 +230,8 @@ impl Provider {
         }
     }
 
-    fn default_key_env(self) -> &'static [&'static str] {
+    /// The environment variables holding this provider's key by default.
+    pub fn default_key_env(self) -> &'static [&'static str] {
         match self {
             Provider::Openai => &["OPENAI_API_KEY"],
             Provider::Anthropic => &["ANTHROPIC_API_KEY"],
@@ -357,6 +358,10 @@ impl Profile {
     }
 
     /// The key: from the file, the named variable, or the provider's usual variable.
+    ///
+    /// A key from the provider's usual variable (`OPENAI_API_KEY`, ...) goes only to the
+    /// provider's own host: a profile pointed at another server (vLLM, a proxy) gets a key only
+    /// when it names one with `api_key_env` or `api_key`.
     pub fn key(&self) -> Secret {
         if let Some(key) = &self.api_key {
             return Secret::new(Some(key.clone()));
@@ -364,8 +369,19 @@ impl Profile {
         if let Some(var) = &self.api_key_env {
             return Secret::new(std::env::var(var).ok());
         }
+        if !same_host(&self.base_url(), self.provider.default_base_url()) {
+            return Secret::new(None);
+        }
         let found = self.provider.default_key_env().iter().find_map(|v| std::env::var(v).ok());
         Secret::new(found)
+    }
+
+    /// The values of every key this profile could send, for scrubbing them from what is
+    /// stored and written (its own key, and its provider's usual variables).
+    pub fn key_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.key().expose().map(str::to_string).into_iter().collect();
+        out.extend(self.provider.default_key_env().iter().filter_map(|v| std::env::var(v).ok()));
+        out
     }
 
     /// Checks that a hosted API (OpenAI's, Anthropic's, Google's) has a key; local servers may
@@ -428,6 +444,35 @@ impl Profile {
             ..defaults
         })
     }
+}
+
+/// Whether two URLs name the same host.
+pub fn same_host(a: &str, b: &str) -> bool {
+    let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    host(a).is_some() && host(a) == host(b)
+}
+
+/// The values of every key a configuration could send (profiles, classifier endpoints, the
+/// providers' usual variables), for scrubbing them from stores, logs and outputs.
+pub fn key_values(config: &Config, profiles: &[Profile]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in config.models.values().chain(profiles) {
+        out.extend(p.key_values());
+    }
+    let c = &config.classifiers;
+    for e in [&c.moderation, &c.perspective, &c.harmbench, &c.action].into_iter().flatten() {
+        out.extend(e.api_key.clone());
+        out.extend(e.api_key_env.as_ref().and_then(|v| std::env::var(v).ok()));
+    }
+    for var in
+        ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "PERSPECTIVE_API_KEY"]
+    {
+        out.extend(std::env::var(var).ok());
+    }
+    out.retain(|k| !k.trim().is_empty());
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A field of a profile or endpoint whose value cannot be used.
@@ -518,13 +563,22 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The key from the file, the named variable, or the given default variable.
-    pub fn key(&self, default_env: &str) -> Secret {
+    /// The key from the file, the named variable, or the given default variable; the default
+    /// variable's key goes only to `default_base`'s host (an endpoint moved elsewhere names
+    /// its key with `api_key_env` or `api_key`).
+    pub fn key(&self, default_env: &str, default_base: &str) -> Secret {
         if let Some(key) = &self.api_key {
             return Secret::new(Some(key.clone()));
         }
-        let var = self.api_key_env.as_deref().unwrap_or(default_env);
-        Secret::new(std::env::var(var).ok())
+        if let Some(var) = &self.api_key_env {
+            return Secret::new(std::env::var(var).ok());
+        }
+        if let Some(base) = &self.base_url
+            && !same_host(base, default_base)
+        {
+            return Secret::new(None);
+        }
+        Secret::new(std::env::var(default_env).ok())
     }
 
     /// The engine limits of this endpoint; the error names the field that is invalid.

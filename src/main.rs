@@ -367,12 +367,14 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// An engine on a store, stopped by Ctrl-C (a second Ctrl-C quits at once).
-fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool) -> Engine {
+/// An engine on a store that scrubs these secrets, stopped by Ctrl-C (a second Ctrl-C quits
+/// at once).
+fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool, secrets: &[String]) -> Engine {
     let engine = match (store, online) {
         (Some(store), false) => Engine::store_only(store),
         (store, _) => Engine::new(store),
     };
+    let engine = engine.scrubbing(secrets);
     let engine = if quiet { engine.quiet() } else { engine };
     let cancel = engine.cancel_token();
     tokio::spawn(async move {
@@ -430,7 +432,7 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
             tracing::warn!("judge and classifier answers are not kept: pass --store PATH to keep them");
         }
         let store = plan.store.as_ref().map(|p| Store::open(p)).transpose()?.map(Arc::new);
-        let engine = engine(store, true, quiet);
+        let engine = engine(store, true, quiet, &plan.secrets);
         let loaded = pipeline::load(&plan)?;
         let record = pipeline::execute(&plan, &loaded, &engine).await?;
         engine.flush()?;
@@ -472,7 +474,7 @@ async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
         Some(p) => Some(Arc::new(Store::open(p)?)),
         None => None,
     };
-    let engine = engine(store, plan.online, quiet);
+    let engine = engine(store, plan.online, quiet, &plan.secrets);
     let started = Instant::now();
     let loaded = match pipeline::load(&plan) {
         Ok(l) => l,
@@ -736,7 +738,7 @@ async fn models_command(args: ModelsArgs) -> Result<i32> {
         eprintln!("nothing to check: add profiles to multitrust.toml or pass --model PROVIDER:MODEL");
         return Ok(code::ERROR);
     }
-    let engine = Engine::new(None).quiet();
+    let engine = Engine::new(None).quiet().scrubbing(&multitrust::config::key_values(&config, &profiles));
     let probe_dir = std::env::temp_dir().join("multitrust-generated");
     let checks = preflight::check_endpoints(&engine, &profiles, &classifiers, &probe_dir).await?;
     let mut out = std::io::stdout().lock();

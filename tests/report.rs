@@ -104,3 +104,24 @@ async fn reports_combine_runs_with_paired_differences_on_shared_samples() {
     assert!(summary["cross_modal"].as_array().unwrap().iter().any(|c| c["split"] == "dt-related-image"));
     assert!(summary["leaderboard"][0]["note"].as_str().unwrap().contains("partial"));
 }
+
+#[test]
+fn markdown_links_and_images_in_model_names_are_inert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("c.toml");
+    let name = "[click](javascript:alert(1)) ![x](http://example.invalid/x.png)";
+    std::fs::write(&config, format!("[models.\"{name}\"]\nprovider = \"baseline\"\nmodel = \"oracle\"\n"))
+        .unwrap();
+    let out = tmp.path().join("run");
+    let status = common::multitrust()
+        .args(["run", "-q", "-t", "R3", "--bootstrap", "20", "-m", name, "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let md = read(&out.join("report.md"));
+    assert!(!md.contains("](javascript:") && !md.contains("![x]("), "{md}");
+    assert!(md.contains("\\[click\\]\\(javascript:alert\\(1\\)\\)"), "the name is shown, escaped: {md}");
+}

@@ -170,8 +170,8 @@ impl Http {
         http::post_json(builder, body).await
     }
 
-    fn new(endpoint: &Endpoint, key_env: &str) -> Result<Http, BackendError> {
-        Ok(Http { client: http::client(&endpoint.headers)?, key: endpoint.key(key_env) })
+    fn new(endpoint: &Endpoint, key_env: &str, default_base: &str) -> Result<Http, BackendError> {
+        Ok(Http { client: http::client(&endpoint.headers)?, key: endpoint.key(key_env, default_base) })
     }
 }
 
@@ -204,7 +204,7 @@ impl Moderation {
     /// From its configuration; the key is read from `OPENAI_API_KEY` unless named.
     pub fn new(endpoint: &Endpoint) -> Result<Moderation, BackendError> {
         let base = endpoint.base_url.clone().unwrap_or_else(|| "https://api.openai.com/v1".into());
-        let http = Http::new(endpoint, "OPENAI_API_KEY")?;
+        let http = Http::new(endpoint, "OPENAI_API_KEY", "https://api.openai.com/v1")?;
         let model = endpoint.model.clone();
         Ok(Moderation {
             http,
@@ -278,7 +278,7 @@ impl Perspective {
     pub fn new(endpoint: &Endpoint) -> Result<Perspective, BackendError> {
         let base =
             endpoint.base_url.clone().unwrap_or_else(|| "https://commentanalyzer.googleapis.com".into());
-        let http = Http::new(endpoint, "PERSPECTIVE_API_KEY")?;
+        let http = Http::new(endpoint, "PERSPECTIVE_API_KEY", "https://commentanalyzer.googleapis.com")?;
         Ok(Perspective {
             http,
             url: http::url(&base, "v1alpha1/comments:analyze")?,
@@ -350,7 +350,7 @@ impl HarmBench {
         ))?;
         let model = endpoint.model.clone().unwrap_or_else(|| "cais/HarmBench-Llama-2-13b-cls".into());
         Ok(HarmBench {
-            http: Http::new(endpoint, "HARMBENCH_API_KEY")?,
+            http: Http::new(endpoint, "HARMBENCH_API_KEY", &base)?,
             url: http::url(&base, "completions")?,
             identity: Identity::new("harmbench", &model, &base),
             model,
@@ -403,7 +403,7 @@ impl Action {
         ))?;
         let model = endpoint.model.clone().unwrap_or_else(|| "LibrAI/longformer-action-ro".into());
         Ok(Action {
-            http: Http::new(endpoint, "ACTION_API_KEY")?,
+            http: Http::new(endpoint, "ACTION_API_KEY", &base)?,
             url: http::url(&base, "predict")?,
             identity: Identity::new("action", &model, &base),
             limits: endpoint.limits().unwrap_or_default(),

@@ -82,6 +82,21 @@ impl CallError {
         }
     }
 
+    /// The same failure with every message passed through `f` (to scrub secrets from it).
+    pub fn map_text(self, f: impl Fn(&str) -> String) -> CallError {
+        match self {
+            CallError::Connect(m) => CallError::Connect(f(&m)),
+            CallError::Status { status, message, retry_after } => {
+                CallError::Status { status, message: f(&message), retry_after }
+            }
+            CallError::Decode(m) => CallError::Decode(f(&m)),
+            CallError::Image(m) => CallError::Image(f(&m)),
+            CallError::Request(m) => CallError::Request(f(&m)),
+            CallError::EndpointDown(m) => CallError::EndpointDown(f(&m)),
+            other => other,
+        }
+    }
+
     /// The kind of unscorable outcome this failure gives.
     pub fn kind(&self) -> UnscorableKind {
         match self {

@@ -20,4 +20,4 @@ pub use limits::{InvalidLimit, Limits};
 pub use need::Need;
 pub use outcome::{Unscorable, UnscorableKind};
 pub use rng::Rng;
-pub use secret::Secret;
+pub use secret::{REDACTED, Scrubber, Secret};

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{CallError, Identity, Limits, Rng, Unscorable, UnscorableKind, hex};
+use crate::core::{CallError, Identity, Limits, Rng, Scrubber, Unscorable, UnscorableKind, hex};
 pub use store::{Record, Store, StoreError};
 
 /// Something the engine can call: a chat model, a judge, a classifier.
@@ -130,6 +130,7 @@ pub struct Engine {
     /// Requests in flight by fingerprint (weakly held: a finished one is in the store).
     flights: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
     progress: MultiProgress,
+    scrubber: Arc<Scrubber>,
     /// What happened so far.
     pub stats: Arc<Stats>,
 }
@@ -150,8 +151,16 @@ impl Engine {
             gates: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             progress: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            scrubber: Arc::new(Scrubber::default()),
             stats: Arc::new(Stats::default()),
         }
+    }
+
+    /// Scrubs the values of these secrets (the configured keys) from every answer and error
+    /// before it is stored or returned, so a server that echoes a key does not leak it.
+    pub fn scrubbing(mut self, secrets: &[String]) -> Engine {
+        self.scrubber = Arc::new(Scrubber::new(secrets));
+        self
     }
 
     /// An engine that only reads the store: a request without a stored answer ends unscorable.
@@ -258,6 +267,7 @@ impl Engine {
                     cancel: self.cancel.clone(),
                     store: self.store.clone(),
                     stats: self.stats.clone(),
+                    scrubber: self.scrubber.clone(),
                     fingerprint: fingerprint.clone(),
                 };
                 async move {
@@ -371,6 +381,7 @@ struct Job<S: Service> {
     cancel: CancellationToken,
     store: Option<Arc<Store>>,
     stats: Arc<Stats>,
+    scrubber: Arc<Scrubber>,
     fingerprint: String,
 }
 
@@ -394,8 +405,27 @@ impl<S: Service> Job<S> {
             Ok(_) => self.stats.answered.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.failed.fetch_add(1, Ordering::Relaxed),
         };
+        // Nothing that reaches the store or the caller keeps a configured key's value.
+        let mut stored = None;
+        result = match result {
+            Ok(reply) => {
+                let json = serde_json::to_string(&reply).unwrap_or_default();
+                match self.scrubber.scrub(&json) {
+                    std::borrow::Cow::Owned(clean) => {
+                        let reply = serde_json::from_str(&clean).unwrap_or(reply);
+                        stored = Some(clean);
+                        Ok(reply)
+                    }
+                    std::borrow::Cow::Borrowed(_) => {
+                        stored = Some(json);
+                        Ok(reply)
+                    }
+                }
+            }
+            Err(e) => Err(e.map_text(|t| self.scrubber.scrub(t).into_owned())),
+        };
         if let Some(store) = &self.store {
-            let reply = result.as_ref().ok().and_then(|r| serde_json::to_string(r).ok());
+            let reply = stored;
             let error = result.as_ref().err().map(|e| e.to_string());
             store.put(Record {
                 fingerprint: self.fingerprint.clone(),
@@ -444,7 +474,11 @@ impl<S: Service> Job<S> {
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             let delay = backoff(&error, attempt, limits, &mut rng);
-            tracing::debug!("{}: {error}; retrying in {delay:?}", self.service.identity().label());
+            tracing::debug!(
+                "{}: {}; retrying in {delay:?}",
+                self.service.identity().label(),
+                self.scrubber.scrub(&error.to_string())
+            );
             tokio::select! {
                 _ = self.cancel.cancelled() => return (Err(CallError::Cancelled), attempt),
                 _ = tokio::time::sleep(delay) => {}

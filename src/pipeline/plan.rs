@@ -13,7 +13,7 @@ use super::record::{Manifest, ModelInfo};
 use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;
-use crate::config::{Config, Profile, Provider, safe_label};
+use crate::config::{Config, Profile, Provider, key_values, safe_label};
 use crate::data::DataDir;
 use crate::protocol::aggregate::DEFAULT_REPLICATES;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -187,6 +187,8 @@ pub struct Plan {
     pub allow_blind: bool,
     /// The command line.
     pub command: Vec<String>,
+    /// The values of every configured key, scrubbed from whatever is stored or written.
+    pub secrets: Vec<String>,
 }
 
 impl Plan {
@@ -218,8 +220,10 @@ impl Plan {
             p.check_key()?;
             profiles.push(p);
         }
+        let mut known = profiles.clone();
         let models = unique_models(profiles)?;
         let judge = judge(config, o.judge.as_ref(), o.judge_base_url.as_deref(), true)?;
+        known.extend(judge.as_ref().map(|(p, _)| p.clone()));
         let classifiers = ClassifierSet::from_config(&config.classifiers)?;
         classifiers.check_keys()?;
         let max_unscorable = o.max_unscorable.unwrap_or(config.run.max_unscorable);
@@ -257,6 +261,7 @@ impl Plan {
             judge_policy: o.judge_policy,
             allow_blind: o.allow_blind,
             command: o.command,
+            secrets: key_values(config, &known),
         })
     }
 
@@ -285,6 +290,7 @@ impl Plan {
         } else {
             classifiers
         };
+        let secrets = key_values(config, &judge.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
         let store = o
             .store
             .clone()
@@ -307,6 +313,7 @@ impl Plan {
             judge_policy: o.judge_policy.unwrap_or(manifest.judge_policy),
             allow_blind: false,
             command: o.command,
+            secrets,
             source: Source::Run { dir: o.run_dir, manifest: Box::new(manifest) },
         })
     }
@@ -338,6 +345,7 @@ impl Plan {
             )));
         }
         let judge = judge(config, o.judge.as_ref(), o.judge_base_url.as_deref(), true)?;
+        let secrets = key_values(config, &judge.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
         let classifiers = ClassifierSet::from_config(&config.classifiers)?;
         classifiers.check_keys()?;
         // The log's model: the folder the original wrote it into (`logs/<aspect>/<task>/<model>/`).
@@ -374,6 +382,7 @@ impl Plan {
             judge_policy: o.judge_policy,
             allow_blind: false,
             command: Vec::new(),
+            secrets,
             source: Source::Log { path: o.path, split },
         })
     }

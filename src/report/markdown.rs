@@ -227,11 +227,36 @@ pub fn short(why: &str) -> String {
     }
 }
 
-/// Text made safe for a Markdown table cell.
+/// Text made safe for Markdown (a table cell, a heading, a list item): every character with a
+/// meaning in Markdown is escaped, so links, images and emphasis from model or data text are
+/// shown as text and never followed; `<` and `>` become entities and line breaks spaces.
 pub fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '|' | '#' | '~' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn links_images_and_html_from_data_are_inert() {
+        assert_eq!(cell("[click](javascript:alert(1))"), "\\[click\\]\\(javascript:alert\\(1\\)\\)");
+        assert_eq!(cell("![x](http://e/x.png)"), "\\!\\[x\\]\\(http://e/x.png\\)");
+        assert_eq!(cell("<script>a|b</script>"), "&lt;script&gt;a\\|b&lt;/script&gt;");
+        assert_eq!(cell("plain text, 1.5"), "plain text, 1.5");
+    }
 }

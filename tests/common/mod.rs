@@ -330,6 +330,7 @@ pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Pl
         judge_policy: JudgePolicy::Original,
         allow_blind: false,
         command: vec![],
+        secrets: vec![],
     }
 }
 
