@@ -530,7 +530,12 @@ async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
             return Ok(exit);
         }
     };
-    report::write_run(&record)?;
+    report::write_outputs(&record)?;
+    // A test hook: stop as if killed after the outputs and before run.json says how it ended.
+    if std::env::var_os("MULTITRUST_FAILPOINT").is_some_and(|v| v == "before-manifest") {
+        std::process::abort();
+    }
+    report::write_manifest(&out, &record.manifest)?;
     print_summary(&record)?;
     eprintln!("{requests}; {:.1}s. Run directory: {}", started.elapsed().as_secs_f64(), out.display());
     Ok(ending(&record, &loaded, plan.max_unscorable))

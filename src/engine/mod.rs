@@ -29,7 +29,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{CallError, Identity, Limits, Rng, Scrubber, Unscorable, UnscorableKind, hex};
-pub use store::{Record, Store, StoreError};
+pub use store::{Claim, Record, Store, StoreError};
 
 /// Something the engine can call: a chat model, a judge, a classifier.
 pub trait Service: Send + Sync + 'static {
@@ -271,8 +271,16 @@ impl Engine {
                     fingerprint: fingerprint.clone(),
                 };
                 async move {
-                    if recheck
-                        && let Some(json) = job.stored_answer().await
+                    let stored = match recheck {
+                        true => job.stored_answer().await,
+                        false => None,
+                    };
+                    // Another process sharing the store may be sending it: wait for its answer.
+                    let stored = match stored {
+                        Some(json) => Some(json),
+                        None => job.wait_turn().await?,
+                    };
+                    if let Some(json) = stored
                         && let Ok(mut reply) = serde_json::from_str::<S::Reply>(&json)
                     {
                         S::compact(&mut reply);
@@ -393,6 +401,27 @@ impl<S: Service> Job<S> {
         let hits =
             tokio::task::spawn_blocking(move || store.lookup(std::slice::from_ref(&fp))).await.ok()?.ok()?;
         hits.into_values().next()
+    }
+
+    /// Claims the fingerprint in the store before sending. While another process holds it,
+    /// waits (checking again with a growing pause, up to a second) until its answer is stored
+    /// or its claim lapses; gives the stored answer, or `None` once this process may send.
+    async fn wait_turn(&self) -> Result<Option<String>, CallError> {
+        let Some(store) = &self.store else { return Ok(None) };
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match store.claim(&self.fingerprint).await {
+                Claim::Claimed => return Ok(None),
+                Claim::Answered(json) => return Ok(Some(json)),
+                Claim::Held => {
+                    tokio::select! {
+                        _ = self.cancel.cancelled() => return Err(CallError::Cancelled),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {

@@ -7,22 +7,46 @@
 //! the requests in flight and the last few milliseconds of answers. Errors are stored as errors
 //! and do not count as answers: the next run sends those requests again. A success is never
 //! overwritten.
+//!
+//! The file is checked when it is opened: a damaged or foreign file stops the run before
+//! anything is sent. Several processes may share one store (on one machine, or on a file
+//! system with working SQLite locking): before sending a request, a process *claims* its
+//! fingerprint with a lease that it renews while it works and that expires if it dies; a
+//! process that finds a fingerprint claimed waits for the answer instead of sending it too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params_from_iter};
 
-/// A store problem, naming the file.
+/// A store problem, naming the file and what to do.
 #[derive(Debug, thiserror::Error)]
 #[error("response store {path}: {message}")]
 pub struct StoreError {
     path: String,
     message: String,
+}
+
+/// How long a claim on a fingerprint holds without renewal: a process that dies releases its
+/// claims after at most this long.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How often a process renews the claims it holds.
+pub const RENEW: Duration = Duration::from_secs(10);
+
+/// What claiming a fingerprint found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This process may send the request; others will wait for its answer.
+    Claimed,
+    /// The answer is already stored (as JSON).
+    Answered(String),
+    /// Another process is sending it; wait for its answer.
+    Held,
 }
 
 /// One call to record.
@@ -50,6 +74,7 @@ pub const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(
 enum Message {
     Put(Box<Record>),
     Flush(mpsc::Sender<()>),
+    Claim(String, tokio::sync::oneshot::Sender<Claim>),
 }
 
 /// Counts of what a store holds.
@@ -70,6 +95,8 @@ pub struct Store {
     failure: Arc<Mutex<Option<String>>>,
     /// Answers queued but not yet committed, so that lookups see them at once.
     pending: Arc<Mutex<HashMap<String, String>>>,
+    /// This process's name in the claims table.
+    holder: String,
 }
 
 /// Rows are kept in arrival order (the rowid), with the fingerprints in a separate index: an
@@ -89,6 +116,26 @@ CREATE TABLE IF NOT EXISTS calls (
     created_at  INTEGER NOT NULL
 );";
 
+/// The store's identity: a foreign SQLite file is refused rather than written into.
+const META: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('format', 'multitrust-store'), ('version', '1');
+CREATE TABLE IF NOT EXISTS claims (
+    fingerprint TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);";
+
+/// The columns of `calls`, to tell a store from another program's table of that name.
+const CALLS_COLUMNS: [&str; 9] =
+    ["id", "fingerprint", "service", "request", "reply", "error", "attempts", "latency_ms", "created_at"];
+
+/// Takes a claim unless another holder's claim is still valid.
+const CLAIM: &str = "
+INSERT INTO claims (fingerprint, holder, expires_at) VALUES (?1, ?2, ?3)
+ON CONFLICT(fingerprint) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE claims.expires_at < ?4 OR claims.holder = excluded.holder";
+
 const UPSERT: &str = "
 INSERT INTO calls (fingerprint, service, request, reply, error, attempts, latency_ms, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -98,21 +145,26 @@ ON CONFLICT(fingerprint) DO UPDATE SET
 WHERE calls.reply IS NULL";
 
 impl Store {
-    /// Opens (or creates) a store file and starts its writer.
+    /// Opens (or creates) a store file, checks it, and starts its writer. A damaged file, or
+    /// one that is not a multitrust store, is an error that says what to do.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| error(path, e))?;
         }
         let conn = connect(path)?;
+        check(&conn, path)?;
         conn.execute_batch(SCHEMA).map_err(|e| error(path, e))?;
+        conn.execute_batch(META).map_err(|e| error(path, e))?;
         let (sender, receiver) = mpsc::channel();
         let failure = Arc::new(Mutex::new(None));
         let pending = Arc::new(Mutex::new(HashMap::new()));
-        let (writer_failure, writer_pending) = (failure.clone(), pending.clone());
+        let holder = holder_name();
+        let (writer_failure, writer_pending, writer_holder) =
+            (failure.clone(), pending.clone(), holder.clone());
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
             .name("multitrust-store".into())
-            .spawn(move || write_loop(conn, receiver, writer_failure, writer_pending, shown))
+            .spawn(move || write_loop(conn, receiver, writer_failure, writer_pending, writer_holder, shown))
             .map_err(|e| error(path, e))?;
         Ok(Store {
             path: path.to_path_buf(),
@@ -120,7 +172,27 @@ impl Store {
             writer: Mutex::new(Some(writer)),
             failure,
             pending,
+            holder,
         })
+    }
+
+    /// Claims a fingerprint before sending its request (see [`Claim`]). Claims are taken in
+    /// the writer's next group commit, a few milliseconds away.
+    pub async fn claim(&self, fingerprint: &str) -> Claim {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent =
+            self.sender.lock().ok().and_then(|g| {
+                g.as_ref().map(|s| s.send(Message::Claim(fingerprint.to_string(), tx)).is_ok())
+            });
+        if sent != Some(true) {
+            return Claim::Claimed;
+        }
+        rx.await.unwrap_or(Claim::Claimed)
+    }
+
+    /// This process's name in the claims table.
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     /// The store's file.
@@ -225,13 +297,54 @@ impl Drop for Store {
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(|e| error(path, e))?;
+    let conn = Connection::open(path).map_err(|e| damaged(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| error(path, e))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;",
     )
-    .map_err(|e| error(path, e))?;
+    .map_err(|e| damaged(path, e))?;
     Ok(conn)
+}
+
+/// Checks that a file is a sound multitrust store (or a new, empty file).
+fn check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let verdict: String =
+        conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| damaged(path, e))?;
+    if verdict != "ok" {
+        return Err(damaged(path, format!("the integrity check found: {verdict}")));
+    }
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .map_err(|e| damaged(path, e))?;
+    let tables: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| damaged(path, e))?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let foreign = |why: String| StoreError {
+        path: path.display().to_string(),
+        message: format!(
+            "{why}: this file is not a multitrust response store. Point --store at another file (or \
+             leave it out to use <run directory>/store.sqlite)"
+        ),
+    };
+    if tables.iter().any(|t| t == "meta") {
+        let format: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0)).ok();
+        if format.as_deref() != Some("multitrust-store") {
+            return Err(foreign(format!("its meta table says format {format:?}")));
+        }
+    }
+    if !tables.iter().any(|t| t == "calls") {
+        return Err(foreign(format!("it holds the tables {}", tables.join(", "))));
+    }
+    let mut stmt = conn.prepare("PRAGMA table_info(calls)").map_err(|e| damaged(path, e))?;
+    let columns: Vec<String> =
+        stmt.query_map([], |r| r.get(1)).and_then(|rows| rows.collect()).map_err(|e| damaged(path, e))?;
+    if columns != CALLS_COLUMNS {
+        return Err(foreign(format!("its calls table has the columns {}", columns.join(", "))));
+    }
+    Ok(())
 }
 
 fn error(path: &Path, e: impl std::fmt::Display) -> StoreError {
@@ -241,17 +354,76 @@ fn error(path: &Path, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// A store that cannot be read as a sound SQLite file.
+fn damaged(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    let shown = path.display();
+    StoreError {
+        path: shown.to_string(),
+        message: format!(
+            "the file is damaged or not a SQLite database ({e}). Nothing was sent. Use another \
+             --store, or recover what it holds with `sqlite3 {shown} .recover | sqlite3 recovered.sqlite` \
+             and pass --store recovered.sqlite"
+        ),
+    }
+}
+
+/// A name for this process in the claims table: host, process id and start time.
+fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{host}:{}:{nanos}", std::process::id())
+}
+
+/// Whether a holder ran on this machine (the same host as `me`) in a process that no longer
+/// exists. Where processes cannot be looked up (no `/proc`), nobody is taken for dead: the
+/// lease decides.
+fn dead_here(other: &str, me: &str) -> bool {
+    let host = |h: &str| h.rsplitn(3, ':').nth(2).map(str::to_string);
+    let pid = other.rsplit(':').nth(1).and_then(|p| p.parse::<u32>().ok());
+    match (host(other), host(me), pid) {
+        (Some(a), Some(b), Some(pid)) if a == b && pid != std::process::id() => {
+            Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
 fn write_loop(
     mut conn: Connection,
     receiver: mpsc::Receiver<Message>,
     failure: Arc<Mutex<Option<String>>>,
     pending: Arc<Mutex<HashMap<String, String>>>,
+    holder: String,
     shown: String,
 ) {
-    while let Ok(first) = receiver.recv() {
-        if matches!(first, Message::Put(_)) {
-            // Sleeping (rather than waiting on the channel) lets senders queue answers without
-            // waking this thread for each one.
+    let mut renewed = Instant::now();
+    let mut holding = false;
+    loop {
+        let first = match receiver.recv_timeout(RENEW) {
+            Ok(message) => Some(message),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if holding && renewed.elapsed() >= RENEW {
+            let until = unix_secs() + LEASE.as_secs() as i64;
+            let _ = conn.execute(
+                "UPDATE claims SET expires_at = ?1 WHERE holder = ?2",
+                rusqlite::params![until, holder],
+            );
+            renewed = Instant::now();
+        }
+        let Some(first) = first else { continue };
+        if matches!(first, Message::Put(_) | Message::Claim(..)) {
+            // Sleeping (rather than waiting on the channel) lets senders queue answers and
+            // claims without waking this thread for each one.
             std::thread::sleep(COMMIT_WINDOW);
         }
         let mut batch = vec![first];
@@ -261,14 +433,17 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = unix_secs();
+        let mut claims: Vec<(tokio::sync::oneshot::Sender<Claim>, Claim)> = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             {
-                let mut stmt = tx.prepare_cached(UPSERT)?;
+                let mut upsert = tx.prepare_cached(UPSERT)?;
+                let mut release =
+                    tx.prepare_cached("DELETE FROM claims WHERE fingerprint = ?1 AND holder = ?2")?;
                 for message in &batch {
                     if let Message::Put(r) = message {
-                        stmt.execute(rusqlite::params![
+                        upsert.execute(rusqlite::params![
                             r.fingerprint,
                             r.service,
                             r.request,
@@ -276,8 +451,55 @@ fn write_loop(
                             r.error,
                             r.attempts,
                             r.latency_ms as i64,
-                            now as i64
+                            now
                         ])?;
+                        release.execute(rusqlite::params![r.fingerprint, holder])?;
+                    }
+                }
+                let mut answered = tx
+                    .prepare_cached("SELECT reply FROM calls WHERE fingerprint = ?1 AND reply IS NOT NULL")?;
+                let mut claim = tx.prepare_cached(CLAIM)?;
+                let until = now + LEASE.as_secs() as i64;
+                for message in std::mem::take(&mut batch) {
+                    match message {
+                        Message::Claim(fp, reply) => {
+                            let stored: Option<String> =
+                                answered.query_row([&fp], |r| r.get(0)).map(Some).or_else(|e| match e {
+                                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                                    e => Err(e),
+                                })?;
+                            let outcome = match stored {
+                                Some(json) => Claim::Answered(json),
+                                None if claim.execute(rusqlite::params![fp, holder, until, now])? == 1 => {
+                                    holding = true;
+                                    Claim::Claimed
+                                }
+                                None => {
+                                    // A holder on this machine whose process is gone (killed)
+                                    // releases its claims at once rather than when they lapse.
+                                    let other: String = tx
+                                        .query_row(
+                                            "SELECT holder FROM claims WHERE fingerprint = ?1",
+                                            [&fp],
+                                            |r| r.get(0),
+                                        )
+                                        .unwrap_or_default();
+                                    if dead_here(&other, &holder)
+                                        && tx.execute(
+                                            "UPDATE claims SET holder = ?1, expires_at = ?2 WHERE fingerprint = ?3 AND holder = ?4",
+                                            rusqlite::params![holder, until, fp, other],
+                                        )? == 1
+                                    {
+                                        holding = true;
+                                        Claim::Claimed
+                                    } else {
+                                        Claim::Held
+                                    }
+                                }
+                            };
+                            claims.push((reply, outcome));
+                        }
+                        other => batch.push(other),
                     }
                 }
             }
@@ -292,11 +514,18 @@ fn write_loop(
                         }
                     }
                 }
+                for (reply, outcome) in claims {
+                    let _ = reply.send(outcome);
+                }
             }
             Err(e) => {
                 tracing::error!("response store {shown}: cannot write: {e}");
                 if let Ok(mut f) = failure.lock() {
                     *f = Some(format!("cannot write: {e}"));
+                }
+                // Without a claim table that works, send rather than wait for nobody.
+                for (reply, _) in claims {
+                    let _ = reply.send(Claim::Claimed);
                 }
             }
         }
@@ -306,6 +535,7 @@ fn write_loop(
             }
         }
     }
+    let _ = conn.execute("DELETE FROM claims WHERE holder = ?1", [&holder]);
 }
 
 #[cfg(test)]
@@ -368,5 +598,80 @@ mod tests {
         }
         store.flush().unwrap();
         assert_eq!(store.lookup(&fps).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_file_is_refused_with_what_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let garbage = tmp.path().join("garbage.sqlite");
+        std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+        let err = Store::open(&garbage).unwrap_err().to_string();
+        assert!(
+            err.contains("garbage.sqlite") && err.contains("damaged") && err.contains(".recover"),
+            "{err}"
+        );
+
+        let foreign = tmp.path().join("foreign.sqlite");
+        Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE users (name TEXT);").unwrap();
+        let err = Store::open(&foreign).unwrap_err().to_string();
+        assert!(err.contains("not a multitrust response store") && err.contains("users"), "{err}");
+
+        // A store cut short: the integrity check sees it.
+        let good = tmp.path().join("good.sqlite");
+        {
+            let store = Store::open(&good).unwrap();
+            for i in 0..2000 {
+                store.put(record(&format!("fp{i}"), Some(&format!("\"{}\"", "x".repeat(200))), None));
+            }
+            store.flush().unwrap();
+        }
+        let conn = Connection::open(&good).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        drop(conn);
+        let bytes = std::fs::read(&good).unwrap();
+        std::fs::write(&good, &bytes[..bytes.len() / 2]).unwrap();
+        let _ = std::fs::remove_file(good.with_extension("sqlite-wal"));
+        let err = Store::open(&good).unwrap_err().to_string();
+        assert!(err.contains("damaged"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn claims_keep_two_stores_from_sending_the_same_request() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("shared.sqlite");
+        let a = Store::open(&path).unwrap();
+        let b = Store::open(&path).unwrap();
+        assert_ne!(a.holder(), b.holder());
+        assert_eq!(a.claim("fp").await, Claim::Claimed);
+        assert_eq!(a.claim("fp").await, Claim::Claimed, "a holder may claim again");
+        assert_eq!(b.claim("fp").await, Claim::Held);
+        a.put(record("fp", Some("\"A\""), None));
+        a.flush().unwrap();
+        assert_eq!(b.claim("fp").await, Claim::Answered("\"A\"".into()));
+        // A failed request releases its claim: the other may try.
+        assert_eq!(a.claim("bad").await, Claim::Claimed);
+        a.put(record("bad", None, Some("HTTP 500")));
+        a.flush().unwrap();
+        assert_eq!(b.claim("bad").await, Claim::Claimed);
+        // A claim whose lease ran out (its holder died) can be taken.
+        assert_eq!(a.claim("lapsed").await, Claim::Claimed);
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE claims SET expires_at = 0 WHERE fingerprint = 'lapsed'", [])
+            .unwrap();
+        assert_eq!(b.claim("lapsed").await, Claim::Claimed);
+        // A holder on this machine whose process is gone gives its claims up at once.
+        let host = a.holder().rsplitn(3, ':').nth(2).unwrap().to_string();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO claims VALUES ('orphan', ?1, ?2)",
+                rusqlite::params![format!("{host}:4000000000:1"), unix_secs() + 3600],
+            )
+            .unwrap();
+        assert_eq!(a.claim("orphan").await, Claim::Claimed);
+        // Dropping a store releases what it holds.
+        drop(b);
+        assert_eq!(a.claim("bad").await, Claim::Claimed);
     }
 }

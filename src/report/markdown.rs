@@ -227,9 +227,10 @@ pub fn short(why: &str) -> String {
     }
 }
 
-/// Text made safe for Markdown (a table cell, a heading, a list item): every character with a
-/// meaning in Markdown is escaped, so links, images and emphasis from model or data text are
-/// shown as text and never followed; `<` and `>` become entities and line breaks spaces.
+/// Text made safe for Markdown (a table cell, a heading, a list item): brackets, emphasis,
+/// code and table characters are escaped, so links and images from model or data text (which
+/// need `[...]`) are shown as text and never followed; `<`, `>` and `&` become entities (no
+/// autolink or HTML), line breaks spaces.
 pub fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -238,7 +239,7 @@ pub fn cell(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '|' | '#' | '~' | '{' | '}' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -254,8 +255,9 @@ mod tests {
 
     #[test]
     fn links_images_and_html_from_data_are_inert() {
-        assert_eq!(cell("[click](javascript:alert(1))"), "\\[click\\]\\(javascript:alert\\(1\\)\\)");
-        assert_eq!(cell("![x](http://e/x.png)"), "\\!\\[x\\]\\(http://e/x.png\\)");
+        assert_eq!(cell("[click](javascript:alert(1))"), "\\[click\\](javascript:alert(1))");
+        assert_eq!(cell("![x](http://e/x.png)"), "!\\[x\\](http://e/x.png)");
+        assert_eq!(cell("<javascript:alert(1)>"), "&lt;javascript:alert(1)&gt;");
         assert_eq!(cell("<script>a|b</script>"), "&lt;script&gt;a\\|b&lt;/script&gt;");
         assert_eq!(cell("plain text, 1.5"), "plain text, 1.5");
     }

@@ -96,6 +96,13 @@ pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<(), ReportError
 
 /// Writes every output of a run into its directory, `run.json` last.
 pub fn write_run(record: &RunRecord) -> Result<(), ReportError> {
+    write_outputs(record)?;
+    write_manifest(&record.dir, &record.manifest)
+}
+
+/// Writes every output of a run but `run.json`: results, `samples.jsonl`, `summary.json`,
+/// `report.md`, `report.html`.
+pub fn write_outputs(record: &RunRecord) -> Result<(), ReportError> {
     let out = &record.dir;
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     for model in &record.models {
@@ -103,7 +110,7 @@ pub fn write_run(record: &RunRecord) -> Result<(), ReportError> {
     }
     write_samples(out, &record.models)?;
     write_reports(std::slice::from_ref(record), out)?;
-    write_manifest(out, &record.manifest)
+    Ok(())
 }
 
 /// Writes `summary.json`, `report.md` and `report.html` for one or more runs into `out`.

@@ -113,6 +113,8 @@ pub struct FakeChat {
     pub stall_after: Arc<AtomicUsize>,
     /// Answer 500 to prompts containing this text.
     pub fail_on: Arc<Mutex<Option<String>>>,
+    /// Answer after this many milliseconds (0: at once).
+    pub delay_ms: Arc<AtomicUsize>,
 }
 
 impl FakeChat {
@@ -161,7 +163,8 @@ impl Respond for FakeChat {
         self.answered.fetch_add(1, Ordering::SeqCst);
         self.bodies.lock().unwrap().push(body.clone());
         let answer = if prompt.contains("lovely") { "positive" } else { "negative" };
-        completion(&body, answer)
+        let delay = self.delay_ms.load(Ordering::SeqCst) as u64;
+        completion(&body, answer).set_delay(Duration::from_millis(delay))
     }
 }
 
