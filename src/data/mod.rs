@@ -51,11 +51,16 @@ pub enum DataError {
         /// What is wrong, and what was expected.
         message: String,
     },
-    /// A path in the data points outside the data folder.
-    #[error("{path}: refers to a file outside the data folder; paths must stay inside it")]
+    /// A path in the data points outside the data folder (by `..`, an absolute path, or a
+    /// symbolic link).
+    #[error(
+        "{path}: {how}, outside the data folder; every file a task reads must lie inside it (replace the link or path with the file itself)"
+    )]
     OutsideData {
         /// The offending path.
         path: String,
+        /// How it leaves the folder.
+        how: String,
     },
 }
 
@@ -96,6 +101,8 @@ impl LoadLog {
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
+    /// The root with every symbolic link resolved, which every path read must lie in.
+    real_root: PathBuf,
 }
 
 impl DataDir {
@@ -107,10 +114,9 @@ impl DataDir {
         let looks_like_data = |p: &Path| {
             ["truthfulness", "safety", "robustness", "fairness", "privacy"].iter().any(|a| p.join(a).is_dir())
         };
-        if !looks_like_data(&root) && looks_like_data(&nested) {
-            return DataDir { root: nested };
-        }
-        DataDir { root }
+        let root = if !looks_like_data(&root) && looks_like_data(&nested) { nested } else { root };
+        let real_root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        DataDir { root, real_root }
     }
 
     /// The folder itself.
@@ -118,7 +124,8 @@ impl DataDir {
         &self.root
     }
 
-    /// Resolves a path relative to the data folder, refusing to leave it.
+    /// Resolves a path relative to the data folder, refusing to leave it: by `..`, by an
+    /// absolute path, or through a symbolic link (of the file or of a folder on the way).
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, DataError> {
         let rel = rel.trim_start_matches("./");
         let rel = rel.strip_prefix("data/").unwrap_or(rel);
@@ -127,9 +134,21 @@ impl DataDir {
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
         if escapes {
-            return Err(DataError::OutsideData { path: rel.to_string() });
+            return Err(DataError::OutsideData {
+                path: self.shown(rel),
+                how: "names a path above it".into(),
+            });
         }
-        Ok(self.root.join(path))
+        let joined = self.root.join(path);
+        if let Ok(real) = joined.canonicalize()
+            && !real.starts_with(&self.real_root)
+        {
+            return Err(DataError::OutsideData {
+                path: self.shown(rel),
+                how: format!("is a link to {}", real.display()),
+            });
+        }
+        Ok(joined)
     }
 
     /// Whether a path exists inside the data folder.
@@ -302,6 +321,27 @@ impl CsvRow {
     }
 }
 
+/// An image the run makes itself (P6's text images, the preflight probe) in the `generated`
+/// folder of the run directory: drawn and written once (through a temporary name, so a killed
+/// run never leaves half a file), then opened like any image. Shown as `generated/<name>`.
+pub fn generated_image(
+    dir: &Path,
+    name: &str,
+    draw: impl FnOnce() -> image::RgbImage,
+) -> Result<ImageRef, DataError> {
+    let path = dir.join(name);
+    let io = |source: std::io::Error| DataError::Io { path: path.display().to_string(), source };
+    if !path.is_file() {
+        fs::create_dir_all(dir).map_err(io)?;
+        let partial = path.with_extension(format!("png.{}.partial", std::process::id()));
+        draw()
+            .save_with_format(&partial, image::ImageFormat::Png)
+            .map_err(|e| io(std::io::Error::other(e)))?;
+        fs::rename(&partial, &path).map_err(io)?;
+    }
+    image_ref(&path, &format!("generated/{name}"))
+}
+
 /// Opens an image anywhere on disk (for generated images): hashes it and reads its type.
 pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
     if !path.is_file() {
@@ -416,8 +456,34 @@ mod tests {
         assert!(dir.resolve("a/b.json").is_ok());
         assert_eq!(dir.resolve("./data/a.json").unwrap(), PathBuf::from("/tmp/x/a.json"));
         assert!(matches!(dir.resolve("../etc/passwd"), Err(DataError::OutsideData { .. })));
+        let err = dir.resolve("../etc/passwd").unwrap_err().to_string();
+        assert!(err.contains("data/../etc/passwd") && err.contains("outside the data folder"), "{err}");
         assert!(matches!(dir.resolve("/etc/passwd"), Err(DataError::OutsideData { .. })));
         assert!(matches!(dir.resolve("a/../../b"), Err(DataError::OutsideData { .. })));
+    }
+
+    #[test]
+    fn links_that_leave_the_data_folder_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (data, outside) = (tmp.path().join("data"), tmp.path().join("secret"));
+        fs::create_dir_all(data.join("inside")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("key.txt"), "secret").unwrap();
+        fs::write(data.join("inside/ok.txt"), "ok").unwrap();
+        std::os::unix::fs::symlink(outside.join("key.txt"), data.join("inside/file-link.txt")).unwrap();
+        std::os::unix::fs::symlink(&outside, data.join("folder-link")).unwrap();
+        std::os::unix::fs::symlink(data.join("inside/ok.txt"), data.join("inside/ok-link.txt")).unwrap();
+        let dir = DataDir::new(&data);
+        assert_eq!(dir.read_text("inside/ok-link.txt").unwrap(), "ok", "a link inside the folder is fine");
+        let err = dir.read_text("inside/file-link.txt").unwrap_err().to_string();
+        assert!(
+            err.contains("data/inside/file-link.txt")
+                && err.contains("is a link to")
+                && err.contains("secret"),
+            "{err}"
+        );
+        assert!(matches!(dir.read_text("folder-link/key.txt"), Err(DataError::OutsideData { .. })));
+        assert!(matches!(dir.image("folder-link/key.txt"), Err(DataError::OutsideData { .. })));
     }
 
     #[test]

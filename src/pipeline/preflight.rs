@@ -13,7 +13,7 @@ use super::PipelineError;
 use crate::backends::scorers::{ClassifierSet, PromptRequest, TextRequest};
 use crate::backends::{ChatRequest, ChatResponse, ChatService};
 use crate::core::Unscorable;
-use crate::data::{DataError, image_ref};
+use crate::data::{DataError, generated_image};
 use crate::engine::{Engine, Outcome, Stop};
 use crate::protocol::scoring::classifier::HARMBENCH_TEMPLATE;
 use crate::protocol::scoring::judge::format_named;
@@ -49,12 +49,9 @@ pub const MIN_IMAGE_TOKENS: u64 = 8;
 
 /// Writes the probe picture (once) into a folder and opens it.
 pub fn probe_image(dir: &Path) -> Result<ImageRef, DataError> {
-    let path = dir.join(format!("preflight-{PROBE_SIDE}.png"));
-    let io = |source: std::io::Error| DataError::Io { path: path.display().to_string(), source };
-    if !path.is_file() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    generated_image(dir, &format!("preflight-{PROBE_SIDE}.png"), || {
         // Stripes and a disc: something for a vision encoder to look at.
-        let picture = image::RgbImage::from_fn(PROBE_SIDE, PROBE_SIDE, |x, y| {
+        image::RgbImage::from_fn(PROBE_SIDE, PROBE_SIDE, |x, y| {
             let (dx, dy) = (x as f32 - 224.0, y as f32 - 224.0);
             if dx * dx + dy * dy < 120.0 * 120.0 {
                 image::Rgb([200, 40, 40])
@@ -63,14 +60,8 @@ pub fn probe_image(dir: &Path) -> Result<ImageRef, DataError> {
             } else {
                 image::Rgb([40, 90, 200])
             }
-        });
-        let partial = path.with_extension(format!("png.{}.partial", std::process::id()));
-        picture
-            .save_with_format(&partial, image::ImageFormat::Png)
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::rename(&partial, &path).map_err(io)?;
-    }
-    image_ref(&path, &format!("generated/preflight-{PROBE_SIDE}.png"))
+        })
+    })
 }
 
 /// Checks one chat endpoint: reachable, and (when `images` is given) whether it sees images.

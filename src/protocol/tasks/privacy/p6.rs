@@ -18,7 +18,7 @@ use super::leakage;
 use crate::core::rng::Rng;
 use crate::core::sha256_hex;
 use crate::data::text_image::embed_text;
-use crate::data::{DataError, image_ref};
+use crate::data::{DataError, generated_image};
 use crate::protocol::scoring::Chain;
 use crate::protocol::tasks::{LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 use crate::sample::{ImageRef, Sample, SplitBuilder, Target};
@@ -192,18 +192,7 @@ fn image_text(split: &str, c: &Conversation, seed: u64) -> String {
 /// The text-embedded image of a text (spec §2.4), written once under the generated folder and
 /// named by the hash of the text.
 fn text_image(generated: &Path, text: &str) -> Result<ImageRef, DataError> {
-    let name = format!("{}.png", sha256_hex(text.as_bytes()));
-    let path = generated.join(&name);
-    let io = |source: std::io::Error| DataError::Io { path: path.display().to_string(), source };
-    if !path.is_file() {
-        std::fs::create_dir_all(generated).map_err(io)?;
-        let partial = path.with_extension(format!("png.{}.partial", std::process::id()));
-        embed_text(text)
-            .save_with_format(&partial, image::ImageFormat::Png)
-            .map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::rename(&partial, &path).map_err(io)?;
-    }
-    image_ref(&path, &format!("generated/{name}"))
+    generated_image(generated, &format!("{}.png", sha256_hex(text.as_bytes())), || embed_text(text))
 }
 
 impl Task for P6 {
