@@ -2,6 +2,12 @@
 //! answers every request after a fixed 100 ms, through the engine with its response store.
 //!
 //! Run with `cargo bench --bench engine` (add `-- 10000 64` to choose N and the concurrency).
+//!
+//! `cargo bench --bench engine -- images [N]` measures the image path instead: N requests
+//! (10,000 by default, 64 in flight) that all share one 4000 × 3000 JPEG, against a server that
+//! answers at once, sent as they are and then with `--max-image-side 400`; the downscaled run
+//! must not be more than 10% slower (each distinct image is prepared once, off the network
+//! thread).
 //! The server runs in a separate process, and each configuration in its own client process, so
 //! the CPU time and peak memory measured are the engine's alone. Reports: wall time against the
 //! ideal N × 100 ms / concurrency, and against N × (mean latency the client saw) / concurrency
@@ -32,24 +38,18 @@ fn main() {
 }
 
 fn orchestrate(args: &[String]) {
+    if args.first().map(String::as_str) == Some("images") {
+        return images(args.get(1).map_or(10_000, |n| n.parse().expect("N")));
+    }
     let configs: Vec<(usize, usize)> = match args {
         [n, c, ..] => vec![(n.parse().expect("N"), c.parse().expect("concurrency"))],
         _ => vec![(1_000, 64), (10_000, 64), (10_000, 256)],
     };
-    let exe = std::env::current_exe().expect("own path");
-    let mut server = Command::new(&exe)
-        .env("MT_BENCH_ROLE", "server")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut port = String::new();
-    BufReader::new(server.stdout.take().expect("server stdout")).read_line(&mut port).expect("port");
-    let port = port.trim().to_string();
-
+    let (mut server, port) = start_server(LATENCY);
     let tmp = std::env::temp_dir().join(format!("multitrust-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
     let image = tmp.join("photo.jpg");
-    write_photo(&image);
+    write_photo(&image, 320, 240);
     let image_kib = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0) as f64 / 1024.0;
     println!(
         "engine benchmark: answers after {LATENCY:?}, one {image_kib:.0} KiB JPEG per request, store on"
@@ -59,17 +59,7 @@ fn orchestrate(args: &[String]) {
         "N", "conc", "wall s", "ideal s", "overhead", "seen ms", "vs seen", "CPU us/req", "peak MiB"
     );
     for (n, c) in configs {
-        let store = tmp.join(format!("store-{n}-{c}.sqlite"));
-        let out = Command::new(&exe)
-            .env("MT_BENCH_ROLE", "client")
-            .args([n.to_string(), c.to_string(), port.clone()])
-            .arg(&image)
-            .arg(&store)
-            .output()
-            .expect("run the client");
-        let line = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(line.trim())
-            .unwrap_or_else(|_| panic!("client failed: {line}{}", String::from_utf8_lossy(&out.stderr)));
+        let v = run_client(n, c, &port, &image, &tmp.join(format!("store-{n}-{c}.sqlite")), None);
         let wall = v["wall_s"].as_f64().unwrap_or(f64::NAN);
         let ideal = n as f64 * LATENCY.as_secs_f64() / c as f64;
         let seen = v["observed_latency_ms"].as_f64().unwrap_or(f64::NAN);
@@ -95,9 +85,83 @@ fn orchestrate(args: &[String]) {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// A photo-like JPEG (smooth gradients plus texture), 320 × 240.
-fn write_photo(path: &PathBuf) {
-    let img = image::RgbImage::from_fn(320, 240, |x, y| {
+/// The image benchmark: the same N requests sharing one large JPEG, without and with
+/// downscaling, each in a fresh client process.
+fn images(n: usize) {
+    let (mut server, port) = start_server(Duration::ZERO);
+    let tmp = std::env::temp_dir().join(format!("multitrust-bench-images-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let image = tmp.join("large.jpg");
+    write_photo(&image, 4000, 3000);
+    let mib = std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64;
+    println!("image benchmark: {n} requests, 64 in flight, all sharing one 4000x3000 JPEG of {mib:.1} MiB");
+    println!("{:>16} {:>9} {:>12} {:>10}", "max image side", "wall s", "CPU us/req", "peak MiB");
+    let mut walls = Vec::new();
+    for side in [None, Some(400)] {
+        let store = tmp.join(format!("store-{side:?}.sqlite"));
+        let v = run_client(n, 64, &port, &image, &store, side);
+        let wall = v["wall_s"].as_f64().unwrap_or(f64::NAN);
+        walls.push(wall);
+        println!(
+            "{:>16} {:>9.2} {:>12.1} {:>10.1}",
+            side.map_or("none".to_string(), |s| s.to_string()),
+            wall,
+            v["cpu_us_per_request"].as_f64().unwrap_or(f64::NAN),
+            v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
+        );
+        if v["failed"].as_u64() != Some(0) {
+            println!("        ({} requests failed)", v["failed"]);
+        }
+    }
+    println!(
+        "downscaled / as is: {:+.1}% wall time (target: at most +10%)",
+        (walls[1] / walls[0] - 1.0) * 100.0
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Starts the server process, which answers after `latency`; returns it and its port.
+fn start_server(latency: Duration) -> (std::process::Child, String) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut server = Command::new(&exe)
+        .env("MT_BENCH_ROLE", "server")
+        .env("MT_BENCH_LATENCY_MS", latency.as_millis().to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().expect("server stdout")).read_line(&mut port).expect("port");
+    (server, port.trim().to_string())
+}
+
+/// Runs one client process and returns what it measured.
+fn run_client(
+    n: usize,
+    c: usize,
+    port: &str,
+    image: &PathBuf,
+    store: &PathBuf,
+    max_side: Option<u32>,
+) -> serde_json::Value {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(&exe)
+        .env("MT_BENCH_ROLE", "client")
+        .args([n.to_string(), c.to_string(), port.to_string()])
+        .arg(image)
+        .arg(store)
+        .arg(max_side.map_or("none".to_string(), |s| s.to_string()))
+        .output()
+        .expect("run the client");
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim())
+        .unwrap_or_else(|_| panic!("client failed: {line}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A photo-like JPEG (smooth gradients plus texture).
+fn write_photo(path: &PathBuf, width: u32, height: u32) {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
         let t = ((x * 7 + y * 13) % 29) as u8;
         image::Rgb([(x % 256) as u8 ^ t, (y % 256) as u8, ((x + y) % 256) as u8 ^ (t << 2)])
     });
@@ -105,6 +169,9 @@ fn write_photo(path: &PathBuf) {
 }
 
 fn server() {
+    let latency = Duration::from_millis(
+        std::env::var("MT_BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(100),
+    );
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     runtime.block_on(async {
@@ -112,10 +179,11 @@ fn server() {
         let app = axum::Router::new().route(
             "/v1/chat/completions",
             axum::routing::post(move |_body: axum::body::Bytes| async move {
-                tokio::time::sleep(LATENCY).await;
+                tokio::time::sleep(latency).await;
                 ([("content-type", "application/json")], body)
             }),
-        );
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         println!("{}", listener.local_addr().expect("addr").port());
         axum::serve(listener, app).await.expect("serve");
@@ -127,10 +195,9 @@ fn client(args: &[String]) {
     let c: usize = args[1].parse().expect("concurrency");
     let port = &args[2];
     let image_path = PathBuf::from(&args[3]);
-    if !image_path.exists() {
-        write_photo(&image_path);
-    }
-    let image = image_ref(&image_path, "photo.jpg").expect("image");
+    let max_image_side: Option<u32> = args.get(5).and_then(|s| s.parse().ok());
+    let image =
+        image_ref(&image_path, "photo.jpg", &multitrust::core::ImageLimits::default()).expect("image");
     let store_path = PathBuf::from(&args[4]);
     let _ = std::fs::remove_file(&store_path);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -148,7 +215,9 @@ fn client(args: &[String]) {
         let requests: Vec<ChatRequest> = (0..n)
             .map(|i| {
                 let text = format!("Question {i}: please describe what this photo shows in detail.");
-                ChatRequest::greedy(vec![Message::user(text, Some(image.clone()))], 200)
+                let mut request = ChatRequest::greedy(vec![Message::user(text, Some(image.clone()))], 200);
+                request.max_image_side = max_image_side;
+                request
             })
             .collect();
         let built = started.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::core::{InvalidLimit, Limits, Secret, sha256_hex};
+use crate::core::{ImageLimits, InvalidLimit, Limits, Secret, sha256_hex};
 
 /// A problem with the configuration or a model named on the command line; the message names
 /// the file, the field and what to write instead.
@@ -67,6 +67,9 @@ pub struct Config {
     /// Run defaults.
     #[serde(default)]
     pub run: RunDefaults,
+    /// How large an image may be (checked when the data loads and when an image is decoded).
+    #[serde(default)]
+    pub images: ImageSettings,
     /// Prompt templates that replace ours, by name: `harmbench`, a task id (`S2`), or
     /// `TASK:SPLIT` (`T1:g-basic-grounding`). Use them to supply the original's wording.
     #[serde(default)]
@@ -136,6 +139,17 @@ impl Config {
                 })?;
             }
         }
+        for (field, value) in
+            [("max_side", self.images.max_side as u64), ("max_decoded_mib", self.images.max_decoded_mib)]
+        {
+            if value == 0 || value > 1 << 20 {
+                return Err(ConfigError::Invalid {
+                    path: path.to_string(),
+                    field: format!("images.{field}"),
+                    message: format!("{value} must be between 1 and 1048576"),
+                });
+            }
+        }
         if !(0.0..=1.0).contains(&self.run.max_unscorable) {
             return Err(ConfigError::Invalid {
                 path: path.to_string(),
@@ -173,6 +187,39 @@ pub struct RunDefaults {
     /// The largest share of unscorable samples a run accepts before it fails.
     #[serde(default = "default_max_unscorable")]
     pub max_unscorable: f64,
+}
+
+/// The `[images]` section: the decoding limits of [`ImageLimits`], in configuration units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSettings {
+    /// The longest side an image may have, in pixels (default 16384).
+    #[serde(default = "default_max_side")]
+    pub max_side: u32,
+    /// The most memory an image's decoded pixels may take, in MiB (default 256).
+    #[serde(default = "default_max_decoded_mib")]
+    pub max_decoded_mib: u64,
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        ImageSettings { max_side: default_max_side(), max_decoded_mib: default_max_decoded_mib() }
+    }
+}
+
+impl ImageSettings {
+    /// The limits these settings describe.
+    pub fn limits(&self) -> ImageLimits {
+        ImageLimits { max_side: self.max_side, max_decoded_bytes: self.max_decoded_mib << 20 }
+    }
+}
+
+fn default_max_side() -> u32 {
+    ImageLimits::default().max_side
+}
+
+fn default_max_decoded_mib() -> u64 {
+    ImageLimits::default().max_decoded_bytes >> 20
 }
 
 impl TemplatesFile {

@@ -207,6 +207,11 @@ struct RunArgs {
     /// images (its answers then describe no picture).
     #[arg(long)]
     allow_blind: bool,
+    /// Fail the run before anything is sent when the data has any problem: a record skipped,
+    /// a file ignored, a category not known, a split that does not load, an image that
+    /// cannot be used (exit code 2).
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -408,6 +413,7 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         max_unscorable: args.max_unscorable,
         judge_policy: args.judge_policy.into(),
         allow_blind: args.allow_blind,
+        strict: args.strict,
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Run(options), &config)?;
@@ -493,6 +499,17 @@ async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
             return Ok(code);
         }
     };
+    if plan.strict {
+        let problems = loaded.problems();
+        if !problems.is_empty() {
+            let e = PipelineError::Strict(problems);
+            let mut manifest = pipeline::execute::manifest(&plan, &loaded, RunStatus::Failed);
+            manifest.error = Some(e.to_string());
+            report::write_manifest(&out, &manifest)?;
+            eprintln!("error: {e}");
+            return Ok(code::DATA);
+        }
+    }
     report::write_manifest(&out, &pipeline::execute::manifest(&plan, &loaded, RunStatus::Running))?;
     let result = pipeline::execute(&plan, &loaded, &engine).await;
     engine.flush()?;
@@ -650,8 +667,8 @@ fn samples_command(args: SamplesArgs) -> Result<i32> {
         }
     }
     out.flush()?;
-    for (reason, n) in ctx.log.skipped() {
-        eprintln!("skipped {n} record(s): {reason}");
+    for warning in ctx.log.take() {
+        eprintln!("{warning}");
     }
     Ok(code::OK)
 }

@@ -27,7 +27,7 @@ fn profile(spec: &str, url: &str) -> Profile {
 fn image_message(dir: &std::path::Path) -> (Message, Vec<u8>) {
     let path = dir.join("pic.png");
     common::png(&path, [10, 20, 30]);
-    let image = image_ref(&path, "data/pic.png").unwrap();
+    let image = image_ref(&path, "data/pic.png", &multitrust::core::ImageLimits::default()).unwrap();
     (Message::user("What is this?", Some(image)), std::fs::read(&path).unwrap())
 }
 

@@ -231,7 +231,7 @@ async fn the_oracle_scores_full_marks_on_the_rule_scored_splits() {
     let (tmp, data) = suite();
     let plan = common::plan(ALL, &data, &tmp.path().join("out"), vec![common::baseline("oracle")]);
     let outcome = common::execute(&plan, &Engine::new(None).quiet()).await.unwrap();
-    assert!(outcome.skipped.is_empty(), "the synthetic data loads without skips: {:?}", outcome.skipped);
+    assert!(outcome.warnings.is_empty(), "the synthetic data loads without warnings: {:?}", outcome.warnings);
     assert_eq!(task(&outcome, 0, "T2").score, Some(100.0));
     assert_eq!(task(&outcome, 0, "T6").score, Some(100.0));
     let t6 = &task(&outcome, 0, "T6").splits["d-mis-visual-confusion"];

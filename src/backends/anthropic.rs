@@ -40,7 +40,7 @@ impl Anthropic {
     }
 
     /// The serialized request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+    pub async fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
         let mut payload = Payload::default();
         let mut system = Vec::new();
         let mut messages = Vec::new();
@@ -55,7 +55,7 @@ impl Anthropic {
                 match part {
                     Content::Text { text } => texts.push(json!({"type": "text", "text": text})),
                     Content::Image { image } => {
-                        let (data, mime) = payload.image(image, request.max_image_side)?;
+                        let (data, mime) = payload.image(image, request).await?;
                         images.push(json!({"type": "image", "source": {
                             "type": "base64", "media_type": mime, "data": data}}));
                     }
@@ -87,7 +87,7 @@ impl ChatModel for Anthropic {
 
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
-            let body = self.body(request)?;
+            let body = self.body(request).await?;
             let mut builder = self.client.post(self.url.clone()).header("anthropic-version", &self.version);
             if let Some(key) = self.key.expose() {
                 builder = builder.header("x-api-key", key);

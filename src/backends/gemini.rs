@@ -38,7 +38,7 @@ impl Gemini {
     }
 
     /// The serialized request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+    pub async fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
         let mut payload = Payload::default();
         let mut system = Vec::new();
         let mut contents = Vec::new();
@@ -52,7 +52,7 @@ impl Gemini {
                 match part {
                     Content::Text { text } => parts.push(json!({"text": text})),
                     Content::Image { image } => {
-                        let (data, mime) = payload.image(image, request.max_image_side)?;
+                        let (data, mime) = payload.image(image, request).await?;
                         parts.push(json!({"inline_data": {"mime_type": mime, "data": data}}));
                     }
                 }
@@ -92,7 +92,7 @@ impl ChatModel for Gemini {
 
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
-            let body = self.body(request)?;
+            let body = self.body(request).await?;
             let mut builder = self.client.post(self.url.clone());
             if let Some(key) = self.key.expose() {
                 builder = builder.header("x-goog-api-key", key);

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod baseline;
 pub mod gemini;
 pub mod http;
+pub mod images;
 pub mod openai;
 pub mod scorers;
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Profile, Provider};
-use crate::core::{CallError, Identity, Limits};
+use crate::core::{CallError, Identity, ImageLimits, Limits};
 use crate::engine::Service;
 use crate::sample::{ImageRef, Message};
 
@@ -43,12 +44,23 @@ pub struct ChatRequest {
     /// Downscale images whose longer side exceeds this many pixels before sending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_image_side: Option<u32>,
+    /// The limits an image is decoded within when it must be downscaled. Not part of the
+    /// fingerprint: they decide whether an image can be sent, not what is sent.
+    #[serde(skip)]
+    pub image_limits: ImageLimits,
 }
 
 impl ChatRequest {
     /// A greedy request for a conversation.
     pub fn greedy(messages: Vec<Message>, max_tokens: u32) -> ChatRequest {
-        ChatRequest { messages, max_tokens, temperature: 0.0, params: BTreeMap::new(), max_image_side: None }
+        ChatRequest {
+            messages,
+            max_tokens,
+            temperature: 0.0,
+            params: BTreeMap::new(),
+            max_image_side: None,
+            image_limits: ImageLimits::default(),
+        }
     }
 
     /// A rough count of the tokens this request uses, for tokens-per-minute limits:
@@ -201,50 +213,25 @@ impl Service for ChatService {
     }
 }
 
-/// Reads an image for sending, downscaling it when its longer side exceeds `max_side`.
-/// Returns the bytes and their MIME type.
-pub fn image_bytes(image: &ImageRef, max_side: Option<u32>) -> Result<(Vec<u8>, &'static str), CallError> {
-    let bytes = std::fs::read(&image.path)
-        .map_err(|e| CallError::Request(format!("cannot read image {}: {e}", image.display)))?;
-    let Some(max_side) = max_side else {
-        return Ok((bytes, image.mime));
-    };
-    let decoded = image::load_from_memory(&bytes)
-        .map_err(|e| CallError::Request(format!("cannot decode image {}: {e}", image.display)))?;
-    if decoded.width().max(decoded.height()) <= max_side {
-        return Ok((bytes, image.mime));
-    }
-    let resized = decoded.resize(max_side, max_side, image::imageops::FilterType::Lanczos3);
-    let mut out = std::io::Cursor::new(Vec::new());
-    let (format, mime) = if image.mime == "image/png" {
-        (image::ImageFormat::Png, "image/png")
-    } else {
-        (image::ImageFormat::Jpeg, "image/jpeg")
-    };
-    let rgb = image::DynamicImage::ImageRgb8(resized.to_rgb8());
-    rgb.write_to(&mut out, format)
-        .map_err(|e| CallError::Request(format!("cannot re-encode image {}: {e}", image.display)))?;
-    Ok((out.into_inner(), mime))
-}
-
 /// A JSON request body with images, whose base64 is written straight into the serialized
 /// body: the JSON holds a short placeholder where each image goes, so the large base64 text is
 /// neither escaped nor copied through a JSON tree.
 #[derive(Debug, Default)]
 pub struct Payload {
-    images: Vec<Vec<u8>>,
+    images: Vec<Arc<images::Encoded>>,
 }
 
 impl Payload {
-    /// Reads an image for this body; returns the placeholder to put where its base64 goes,
-    /// and its MIME type.
-    pub fn image(
+    /// Prepares an image for this body under the request's settings (see [`images`]);
+    /// returns the placeholder to put where its base64 goes, and its MIME type.
+    pub async fn image(
         &mut self,
         image: &ImageRef,
-        max_side: Option<u32>,
+        request: &ChatRequest,
     ) -> Result<(String, &'static str), CallError> {
-        let (bytes, mime) = image_bytes(image, max_side)?;
-        self.images.push(bytes);
+        let encoded = images::encoded(image, request.max_image_side, &request.image_limits).await?;
+        let mime = encoded.mime;
+        self.images.push(encoded);
         Ok((format!("\u{1}image-{}\u{1}", self.images.len() - 1), mime))
     }
 
@@ -259,12 +246,12 @@ impl Payload {
             spots.push((at, marker.len(), i));
         }
         spots.sort_unstable();
-        let encoded: usize = self.images.iter().map(|b| b.len().div_ceil(3) * 4).sum();
+        let encoded: usize = self.images.iter().map(|e| e.base64.len()).sum();
         let mut out = Vec::with_capacity(text.len() + encoded);
         let mut from = 0;
         for (at, len, i) in spots {
             out.extend_from_slice(&text[from..at]);
-            base64_simd::STANDARD.encode_append(&self.images[i], &mut out);
+            out.extend_from_slice(&self.images[i].base64);
             from = at + len;
         }
         out.extend_from_slice(&text[from..]);
@@ -280,17 +267,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn payload_splices_base64_where_the_placeholders_are() {
+    #[tokio::test]
+    async fn payload_splices_base64_where_the_placeholders_are() {
         let tmp = tempfile::tempdir().unwrap();
         let a = tmp.path().join("a.png");
         let b = tmp.path().join("b.png");
         image::RgbImage::new(3, 1).save(&a).unwrap();
         image::RgbImage::new(1, 5).save(&b).unwrap();
-        let (a, b) = (crate::data::image_ref(&a, "a").unwrap(), crate::data::image_ref(&b, "b").unwrap());
+        let limits = ImageLimits::default();
+        let open = |p: &std::path::Path| crate::data::image_ref(p, "x", &limits).unwrap();
+        let (a, b) = (open(&a), open(&b));
+        let request = ChatRequest::greedy(Vec::new(), 1);
         let mut payload = Payload::default();
-        let (pa, ma) = payload.image(&a, None).unwrap();
-        let (pb, _) = payload.image(&b, None).unwrap();
+        let (pa, ma) = payload.image(&a, &request).await.unwrap();
+        let (pb, _) = payload.image(&b, &request).await.unwrap();
         let json = serde_json::json!({"x": [{"u": format!("data:{ma};base64,{pa}")}, {"t": "a \"quote\""}, {"d": pb}]});
         let body: Value = serde_json::from_slice(&payload.render(&json).unwrap()).unwrap();
         let std = base64_simd::STANDARD;
@@ -304,18 +294,5 @@ mod tests {
             std::fs::read(&b.path).unwrap()
         );
         assert_eq!(body["x"][1]["t"], "a \"quote\"");
-    }
-
-    #[test]
-    fn large_images_are_downscaled_small_ones_kept() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("a.png");
-        image::RgbImage::new(800, 200).save(&path).unwrap();
-        let img = crate::data::image_ref(&path, "a.png").unwrap();
-        let (bytes, mime) = image_bytes(&img, Some(400)).unwrap();
-        let back = image::load_from_memory(&bytes).unwrap();
-        assert_eq!((back.width(), back.height(), mime), (400, 100, "image/png"));
-        let (same, _) = image_bytes(&img, None).unwrap();
-        assert_eq!(same, std::fs::read(&path).unwrap());
     }
 }

@@ -39,7 +39,7 @@ impl OpenAi {
     }
 
     /// The serialized request body for a request.
-    pub fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
+    pub async fn body(&self, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
         let mut payload = Payload::default();
         let mut messages = Vec::new();
         for message in &request.messages {
@@ -55,7 +55,7 @@ impl OpenAi {
                     match part {
                         Content::Text { text } => parts.push(json!({"type": "text", "text": text})),
                         Content::Image { image } => {
-                            let (data, mime) = payload.image(image, request.max_image_side)?;
+                            let (data, mime) = payload.image(image, request).await?;
                             let url = format!("data:{mime};base64,{data}");
                             parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
                         }
@@ -86,7 +86,7 @@ impl ChatModel for OpenAi {
 
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
-            let body = self.body(request)?;
+            let body = self.body(request).await?;
             let mut builder = self.client.post(self.url.clone());
             if let Some(key) = self.key.expose() {
                 builder = builder.bearer_auth(key);

@@ -44,6 +44,48 @@ impl Default for Limits {
     }
 }
 
+/// How large an image may be before it is decoded: both are checked from the file's header
+/// when the data is loaded (an image beyond them makes its sample unscorable, kind `image`)
+/// and enforced again by the decoder, so that a small file that expands to gigabytes (a
+/// decompression bomb) is refused instead of exhausting memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImageLimits {
+    /// The longest side, in pixels.
+    pub max_side: u32,
+    /// The most memory the decoded pixels may take, in bytes.
+    pub max_decoded_bytes: u64,
+}
+
+impl Default for ImageLimits {
+    /// 16384 pixels a side and 256 MiB decoded (a 64-megapixel RGBA picture): every image of
+    /// the benchmark is far below (its largest photographs are a few thousand pixels a side).
+    fn default() -> Self {
+        ImageLimits { max_side: 16_384, max_decoded_bytes: 256 << 20 }
+    }
+}
+
+impl ImageLimits {
+    /// Why an image of this size and decoded size is beyond the limits, or `None` when it is
+    /// within them. The reason says which setting to raise.
+    pub fn refuse(&self, width: u32, height: u32, decoded_bytes: u64) -> Option<String> {
+        if width.max(height) > self.max_side {
+            return Some(format!(
+                "{width}x{height} pixels is beyond the limit of {} a side ([images] max_side)",
+                self.max_side
+            ));
+        }
+        if decoded_bytes > self.max_decoded_bytes {
+            return Some(format!(
+                "{width}x{height} pixels would take {} MiB decoded, beyond the limit of {} MiB \
+                 ([images] max_decoded_mib)",
+                decoded_bytes.div_ceil(1 << 20),
+                self.max_decoded_bytes >> 20
+            ));
+        }
+        None
+    }
+}
+
 /// The longest duration a configuration may give (one day): anything longer is a mistake.
 pub const MAX_DURATION: Duration = Duration::from_secs(86_400);
 
@@ -84,6 +126,14 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_beyond_either_limit_are_refused_with_the_setting_to_raise() {
+        let limits = ImageLimits { max_side: 1000, max_decoded_bytes: 3 << 20 };
+        assert_eq!(limits.refuse(1000, 1000, 3 << 20), None);
+        assert!(limits.refuse(1001, 10, 30).unwrap().contains("max_side"));
+        assert!(limits.refuse(1000, 1000, (3 << 20) + 1).unwrap().contains("max_decoded_mib"));
+    }
 
     #[test]
     fn configured_seconds_are_checked() {

@@ -10,16 +10,18 @@ pub mod text_image;
 pub mod unrelated;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::core::hex;
+use crate::core::{ImageLimits, hex};
 use crate::sample::{ImageFile, ImageRef};
 
 /// A problem with the data files, naming the file and, where it applies, the record.
@@ -62,6 +64,15 @@ pub enum DataError {
         /// How it leaves the folder.
         how: String,
     },
+    /// An image that cannot be used: its header does not parse, or it is beyond the decoding
+    /// limits.
+    #[error("{path}: {reason}")]
+    Image {
+        /// The image, as shown to people.
+        path: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 impl DataError {
@@ -71,28 +82,115 @@ impl DataError {
     }
 }
 
-/// Records skipped while loading, counted by reason, so the run log can say what was left out.
+/// What kind of data problem a [`DataWarning`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WarningKind {
+    /// Records left out (as the original leaves them out: a missing image, an empty query).
+    Skipped,
+    /// Files in a folder a task reads that are not used (not an image, or an image that
+    /// cannot be opened, in the unrelated-image pool).
+    Ignored,
+    /// Categories of a data file that the task does not know (a misspelt style name), whose
+    /// records are not asked; or known categories that are absent.
+    Unknown,
+}
+
+/// One problem found while loading a task's data, and how many records it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataWarning {
+    /// What kind of problem.
+    pub kind: WarningKind,
+    /// What was left out and why, naming the file.
+    pub what: String,
+    /// Records skipped for this reason (for ignored files and unknown categories: 1 per
+    /// file or category, however many splits read it).
+    pub count: usize,
+}
+
+impl fmt::Display for DataWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WarningKind::Skipped => write!(f, "skipped {} record(s): {}", self.count, self.what),
+            WarningKind::Ignored => write!(f, "ignored {}", self.what),
+            WarningKind::Unknown => write!(f, "{}", self.what),
+        }
+    }
+}
+
+/// The data warnings of the task being loaded (the pipeline takes them after each task).
 #[derive(Debug, Default)]
 pub struct LoadLog {
-    skipped: Mutex<BTreeMap<String, usize>>,
+    entries: Mutex<BTreeMap<(WarningKind, String), usize>>,
 }
 
 impl LoadLog {
     /// Counts one skipped record, with the reason (which should name the file or split).
     pub fn skip(&self, reason: impl Into<String>) {
-        if let Ok(mut map) = self.skipped.lock() {
-            *map.entry(reason.into()).or_default() += 1;
+        if let Ok(mut map) = self.entries.lock() {
+            *map.entry((WarningKind::Skipped, reason.into())).or_default() += 1;
         }
     }
 
-    /// The skipped counts by reason.
-    pub fn skipped(&self) -> BTreeMap<String, usize> {
-        self.skipped.lock().map(|m| m.clone()).unwrap_or_default()
+    /// Notes a file that is not used, with why (named once however often it is met).
+    pub fn ignore(&self, what: impl Into<String>) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.insert((WarningKind::Ignored, what.into()), 1);
+        }
     }
 
-    /// The total number of skipped records.
+    /// Notes an unknown or absent category (named once however often it is met).
+    pub fn unknown(&self, what: impl Into<String>) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.insert((WarningKind::Unknown, what.into()), 1);
+        }
+    }
+
+    /// The skipped records so far, by reason (the log keeps them).
+    pub fn skipped(&self) -> BTreeMap<String, usize> {
+        let entries = self.entries.lock().map(|m| m.clone()).unwrap_or_default();
+        entries
+            .into_iter()
+            .filter(|((kind, _), _)| *kind == WarningKind::Skipped)
+            .map(|((_, w), n)| (w, n))
+            .collect()
+    }
+
+    /// How many records and files the warnings so far concern.
     pub fn total(&self) -> usize {
-        self.skipped().values().sum()
+        self.entries.lock().map(|m| m.values().sum()).unwrap_or_default()
+    }
+
+    /// The warnings so far, leaving the log empty for the next task.
+    pub fn take(&self) -> Vec<DataWarning> {
+        let entries = self.entries.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+        entries.into_iter().map(|((kind, what), count)| DataWarning { kind, what, count }).collect()
+    }
+
+    /// Checks the categories (top-level keys) of a JSON object file against those a task
+    /// knows: an unknown key (its records are not asked) and a known one that is absent are
+    /// warnings. `unused` lists keys that are known but not asked (R3's `base`).
+    pub fn categories(
+        &self,
+        file: &str,
+        found: &serde_json::Map<String, Value>,
+        known: &[&str],
+        unused: &[&str],
+    ) {
+        for (key, value) in found {
+            if !known.contains(&key.as_str()) && !unused.contains(&key.as_str()) {
+                let n = value.as_array().map_or(1, Vec::len);
+                self.unknown(format!(
+                    "{file}: unknown category `{key}` ({n} record(s) not asked); the task knows {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        for key in known {
+            if !found.contains_key(*key) {
+                self.unknown(format!("{file}: category `{key}` is absent"));
+            }
+        }
     }
 }
 
@@ -103,6 +201,8 @@ pub struct DataDir {
     root: PathBuf,
     /// The root with every symbolic link resolved, which every path read must lie in.
     real_root: PathBuf,
+    /// The limits every image is checked against when it is opened.
+    image_limits: ImageLimits,
 }
 
 impl DataDir {
@@ -116,7 +216,13 @@ impl DataDir {
         };
         let root = if !looks_like_data(&root) && looks_like_data(&nested) { nested } else { root };
         let real_root = root.canonicalize().unwrap_or_else(|_| root.clone());
-        DataDir { root, real_root }
+        DataDir { root, real_root, image_limits: ImageLimits::default() }
+    }
+
+    /// The same folder with other image limits.
+    pub fn with_image_limits(mut self, limits: ImageLimits) -> DataDir {
+        self.image_limits = limits;
+        self
     }
 
     /// The folder itself.
@@ -264,10 +370,11 @@ impl DataDir {
         Ok(names(self.list(rel)?.into_iter().filter(|p| p.is_dir())))
     }
 
-    /// Opens an image inside the data folder: hashes it and reads its type from its first bytes.
+    /// Opens an image inside the data folder: hashes it, reads its type from its first bytes
+    /// and its size from its header, which must be within the image limits.
     pub fn image(&self, rel: &str) -> Result<ImageRef, DataError> {
         let path = self.resolve(rel)?;
-        image_ref(&path, &self.shown(rel))
+        image_ref(&path, &self.shown(rel), &self.image_limits)
     }
 
     /// A path as shown to people: relative to the data folder.
@@ -339,11 +446,12 @@ pub fn generated_image(
             .map_err(|e| io(std::io::Error::other(e)))?;
         fs::rename(&partial, &path).map_err(io)?;
     }
-    image_ref(&path, &format!("generated/{name}"))
+    image_ref(&path, &format!("generated/{name}"), &ImageLimits::default())
 }
 
-/// Opens an image anywhere on disk (for generated images): hashes it and reads its type.
-pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
+/// Opens an image anywhere on disk: hashes it, reads its type from its first bytes, and
+/// checks the size its header declares against the limits (without decoding the pixels).
+pub fn image_ref(path: &Path, display: &str, limits: &ImageLimits) -> Result<ImageRef, DataError> {
     if !path.is_file() {
         return Err(DataError::Missing {
             path: display.to_string(),
@@ -359,7 +467,38 @@ pub fn image_ref(path: &Path, display: &str) -> Result<ImageRef, DataError> {
             "not a recognised image (expected PNG, JPEG, WebP, GIF or BMP); replace the file",
         )
     })?;
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|source| DataError::Io { path: display.to_string(), source })?;
+    let header = reader.into_decoder().map_err(|e| DataError::Image {
+        path: display.to_string(),
+        reason: format!("the image header cannot be read ({e}); replace the file"),
+    })?;
+    let (width, height) = image::ImageDecoder::dimensions(&header);
+    if let Some(reason) = limits.refuse(width, height, image::ImageDecoder::total_bytes(&header)) {
+        return Err(DataError::Image { path: display.to_string(), reason });
+    }
     Ok(ImageRef::new(ImageFile { path: path.to_path_buf(), display: display.to_string(), sha256, mime }))
+}
+
+/// Decodes an image held in memory, within the limits (checked from the header first, then
+/// enforced by the decoder); the error says why, for the sample's unscorable reason.
+pub fn decode_image(bytes: &[u8], limits: &ImageLimits) -> Result<image::DynamicImage, String> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read the image: {e}"))?;
+    let mut decoder = reader.into_decoder().map_err(|e| format!("the image header cannot be read ({e})"))?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    if let Some(reason) = limits.refuse(width, height, image::ImageDecoder::total_bytes(&decoder)) {
+        return Err(reason);
+    }
+    let mut decoding = image::Limits::default();
+    decoding.max_image_width = Some(limits.max_side);
+    decoding.max_image_height = Some(limits.max_side);
+    decoding.max_alloc = Some(limits.max_decoded_bytes.saturating_mul(2));
+    image::ImageDecoder::set_limits(&mut decoder, decoding)
+        .map_err(|e| format!("cannot limit decoding: {e}"))?;
+    image::DynamicImage::from_decoder(decoder).map_err(|e| format!("the image cannot be decoded ({e})"))
 }
 
 /// The MIME type of an image from its first bytes.

@@ -48,33 +48,55 @@ impl Unrelated {
 /// The pools, read once per run and shared by every task.
 #[derive(Debug, Default)]
 pub struct Pools {
-    cache: Mutex<HashMap<Unrelated, Arc<Vec<ImageRef>>>>,
+    cache: Mutex<HashMap<Unrelated, Arc<Pool>>>,
+}
+
+/// The images of one kind, and the files of the folder that are not used (with why): a file
+/// whose name has no kind word, or that is not an image that can be opened. An unusable file
+/// is left out of the pool (a warning), never the cause of a failed split.
+#[derive(Debug)]
+pub struct Pool {
+    /// The images, in natural order of their names.
+    pub images: Vec<ImageRef>,
+    /// Files left out, each naming the file and why.
+    pub ignored: Vec<String>,
 }
 
 impl Pools {
-    /// The images of one kind, in natural order; an error if there are none.
-    pub fn get(&self, data: &DataDir, kind: Unrelated) -> Result<Arc<Vec<ImageRef>>, DataError> {
+    /// The pool of one kind; an error if the folder is missing or holds no usable image of
+    /// that kind.
+    pub fn get(&self, data: &DataDir, kind: Unrelated) -> Result<Arc<Pool>, DataError> {
         if let Some(pool) = self.cache.lock().ok().and_then(|c| c.get(&kind).cloned()) {
             return Ok(pool);
         }
-        let mut files: Vec<String> =
-            data.list_files(POOL_DIR)?.into_iter().filter(|name| name.contains(kind.word())).collect();
+        let mut files = data.list_files(POOL_DIR)?;
         files.sort_by(|a, b| natural_cmp(a, b));
-        if files.is_empty() {
+        let mut pool = Pool { images: Vec::new(), ignored: Vec::new() };
+        for name in files {
+            let rel = format!("{POOL_DIR}/{name}");
+            if !Unrelated::ALL.iter().any(|k| name.contains(k.word())) {
+                pool.ignored.push(format!(
+                    "{}: its name has none of color, nature, noise, so it is in no unrelated-image pool",
+                    data.shown(&rel)
+                ));
+            } else if name.contains(kind.word()) {
+                match data.image(&rel) {
+                    Ok(image) => pool.images.push(image),
+                    Err(e) => pool.ignored.push(format!("{e} (left out of the {} pool)", kind.word())),
+                }
+            }
+        }
+        if pool.images.is_empty() {
             return Err(DataError::Missing {
                 path: data.shown(&format!("{POOL_DIR}/*{}*", kind.word())),
                 hint: format!(
-                    "no unrelated image has `{}` in its name; the pool is needed by the \
+                    "no usable unrelated image has `{}` in its name; the pool is needed by the \
                      unrelated-image splits",
                     kind.word()
                 ),
             });
         }
-        let images = files
-            .iter()
-            .map(|name| data.image(&format!("{POOL_DIR}/{name}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let pool = Arc::new(images);
+        let pool = Arc::new(pool);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(kind, pool.clone());
         }
@@ -101,9 +123,19 @@ mod tests {
         for name in ["color_10.png", "color_2.png", "noise_1.png", "color_1.png"] {
             image::RgbImage::new(1, 1).save(dir.join(name)).unwrap();
         }
+        std::fs::write(dir.join("color_notes.txt"), "not an image").unwrap();
+        std::fs::write(dir.join("README"), "about the pool").unwrap();
         let data = DataDir::new(tmp.path());
         let pools = Pools::default();
-        let colors = pools.get(&data, Unrelated::Color).unwrap();
+        let pool = pools.get(&data, Unrelated::Color).unwrap();
+        assert_eq!(pool.ignored.len(), 2, "{:?}", pool.ignored);
+        assert!(
+            pool.ignored
+                .iter()
+                .any(|w| w.contains("color_notes.txt") && w.contains("not a recognised image"))
+        );
+        assert!(pool.ignored.iter().any(|w| w.contains("README") && w.contains("no unrelated-image pool")));
+        let colors = &pool.images;
         let names: Vec<&str> = colors.iter().map(|i| i.display.as_str()).collect();
         assert_eq!(
             names,
@@ -114,10 +146,10 @@ mod tests {
             ]
         );
         assert!(pools.get(&data, Unrelated::Nature).is_err());
-        let a = draw(&colors, 1, &["T4", "x", "3"], 1);
-        let b = draw(&colors, 1, &["T4", "x", "3"], 1);
+        let a = draw(colors, 1, &["T4", "x", "3"], 1);
+        let b = draw(colors, 1, &["T4", "x", "3"], 1);
         assert_eq!(a, b);
-        assert_eq!(draw(&colors, 1, &["k"], 3).len(), 3);
+        assert_eq!(draw(colors, 1, &["k"], 3).len(), 3);
         assert_eq!(Unrelated::from_split("dt-unrelated-image-noise"), Some(Unrelated::Noise));
     }
 }

@@ -161,6 +161,7 @@ fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &Sample) -> 
         temperature: 0.0,
         params: profile.params.clone(),
         max_image_side: plan.max_image_side,
+        image_limits: plan.image_limits,
     }
 }
 

@@ -13,7 +13,7 @@ use super::log;
 use super::plan::{Plan, Source};
 use super::record::{Answer, DataInfo, SplitLoad};
 use super::rundir;
-use crate::data::{DataDir, synth};
+use crate::data::{DataDir, DataWarning, synth};
 use crate::protocol::fixtures;
 use crate::protocol::tasks::{LoadContext, Task};
 use crate::sample::Sample;
@@ -37,6 +37,8 @@ pub struct LoadedTask {
     pub id: String,
     /// Its splits.
     pub splits: Vec<LoadedSplit>,
+    /// What its loaders skipped, ignored or did not know.
+    pub warnings: Vec<DataWarning>,
 }
 
 /// Everything the source gave.
@@ -68,6 +70,34 @@ impl Loaded {
                     let line = format!("{} {}: {e}", task.id, split.name);
                     if !out.contains(&line) {
                         out.push(line);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every data problem of the load, one line each: the tasks' data warnings, the splits
+    /// that failed to load, and the samples whose image cannot be used. `--strict` fails the
+    /// run when there is any.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for task in &self.tasks {
+            out.extend(task.warnings.iter().map(|w| format!("{}: {w}", task.id)));
+            for split in &task.splits {
+                match &split.samples {
+                    Err(e) => out.push(format!("{} {}: did not load: {e}", task.id, split.name)),
+                    Ok(samples) => {
+                        let bad: Vec<&Sample> = samples.iter().filter(|s| s.problem.is_some()).collect();
+                        if let Some(first) = bad.first().and_then(|s| s.problem.as_ref()) {
+                            out.push(format!(
+                                "{} {}: {} sample(s) cannot be sent (the first: {})",
+                                task.id,
+                                split.name,
+                                bad.len(),
+                                first.reason
+                            ));
+                        }
                     }
                 }
             }
@@ -114,7 +144,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
                 dir.display()
             );
             fixtures::write_suite(dir, plan.seed, &crate::protocol::tasks::all())?;
-            from_data(plan, &DataDir::new(dir), generated)
+            from_data(plan, &DataDir::new(dir).with_image_limits(plan.image_limits), generated)
         }
         Source::Data(dir) => {
             if synth::is_synthetic(dir.root()) {
@@ -163,7 +193,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
                                 }
                             })
                             .collect();
-                        LoadedTask { id: id.to_string(), splits }
+                        LoadedTask { id: id.to_string(), splits, warnings: Vec::new() }
                     })
                     .collect();
                 given.insert(name.clone(), tasks);
@@ -175,7 +205,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
             let (samples, answers) = log::read(path, task.info().id, split)?;
             let splits =
                 vec![LoadedSplit { name: split.clone(), samples: Ok(samples), answers: Some(answers) }];
-            let tasks = vec![LoadedTask { id: task.info().id.to_string(), splits }];
+            let tasks = vec![LoadedTask { id: task.info().id.to_string(), splits, warnings: Vec::new() }];
             let given = plan.models.iter().map(|m| (m.info.name.clone(), tasks.clone())).collect();
             let data = DataInfo { path: path.display().to_string(), ..DataInfo::default() };
             Loaded { tasks: Vec::new(), given, data, generated }
@@ -204,14 +234,9 @@ fn from_data(plan: &Plan, dir: &DataDir, generated: PathBuf) -> Loaded {
     let ctx = LoadContext::new(dir.clone(), plan.seed, generated.clone());
     let tasks: Vec<LoadedTask> =
         plan.tasks.iter().map(|task| load_task(task.as_ref(), &ctx, plan.limit)).collect();
-    let skipped = ctx.log.skipped();
-    for (reason, n) in &skipped {
-        tracing::warn!("skipped {n} record(s): {reason}");
-    }
     let mut data = DataInfo {
         path: dir.root().display().to_string(),
         synthetic: synth::is_synthetic(dir.root()),
-        skipped,
         ..DataInfo::default()
     };
     for (task, lt) in plan.tasks.iter().zip(&tasks) {
@@ -223,6 +248,9 @@ fn from_data(plan: &Plan, dir: &DataDir, generated: PathBuf) -> Loaded {
             .map(|f| (f.to_string(), dir.file_sha256(f)))
             .collect();
         data.files_sha256.insert(id.clone(), files);
+        if !lt.warnings.is_empty() {
+            data.warnings.insert(id.clone(), lt.warnings.clone());
+        }
         let splits = lt
             .splits
             .iter()
@@ -258,5 +286,9 @@ pub fn load_task(task: &dyn Task, ctx: &LoadContext, limit: Option<usize>) -> Lo
             LoadedSplit { name: split.to_string(), samples, answers: None }
         })
         .collect();
-    LoadedTask { id: task.info().id.to_string(), splits }
+    let warnings = ctx.log.take();
+    for w in &warnings {
+        tracing::warn!("{}: {w}", task.info().id);
+    }
+    LoadedTask { id: task.info().id.to_string(), splits, warnings }
 }

@@ -53,6 +53,14 @@ pub enum PipelineError {
     /// Not one requested split could be loaded: nothing to evaluate.
     #[error("no sample could be loaded, so nothing was sent:\n{}", .0.join("\n"))]
     NothingLoaded(Vec<String>),
+    /// `--strict`, and the data has problems (warnings, splits that did not load, unusable
+    /// images): nothing was sent.
+    #[error(
+        "--strict: the data has {} problem(s), so nothing was sent:\n{}\nFix the data, or run without --strict to evaluate what loads",
+        .0.len(),
+        .0.join("\n")
+    )]
+    Strict(Vec<String>),
     /// The response store cannot be used.
     #[error(transparent)]
     Store(#[from] StoreError),

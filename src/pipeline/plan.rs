@@ -14,6 +14,7 @@ use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;
 use crate::config::{Config, Profile, Provider, key_values, safe_label};
+use crate::core::ImageLimits;
 use crate::data::DataDir;
 use crate::protocol::aggregate::DEFAULT_REPLICATES;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -58,6 +59,8 @@ pub struct RunOptions {
     pub judge_policy: JudgePolicy,
     /// Send image samples to endpoints that the preflight check found to ignore images.
     pub allow_blind: bool,
+    /// Fail the run, before sending anything, when the data has any problem.
+    pub strict: bool,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -177,6 +180,8 @@ pub struct Plan {
     pub limit: Option<usize>,
     /// Downscale images whose longer side exceeds this.
     pub max_image_side: Option<u32>,
+    /// How large an image may be (the configuration's `[images]`).
+    pub image_limits: ImageLimits,
     /// Bootstrap replicates.
     pub replicates: usize,
     /// The largest unscorable share accepted per model (0–1).
@@ -185,6 +190,8 @@ pub struct Plan {
     pub judge_policy: JudgePolicy,
     /// Send image samples to endpoints found to ignore images.
     pub allow_blind: bool,
+    /// Fail the run, before sending anything, when the data has any problem.
+    pub strict: bool,
     /// The command line.
     pub command: Vec<String>,
     /// The values of every configured key, scrubbed from whatever is stored or written.
@@ -237,7 +244,7 @@ impl Plan {
                     dir.display()
                 )));
             }
-            Some(dir) => Source::Data(DataDir::new(dir)),
+            Some(dir) => Source::Data(DataDir::new(dir).with_image_limits(config.images.limits())),
             None => Source::Synthetic(out.join("synthetic-data")),
         };
         if o.limit == Some(0) {
@@ -256,10 +263,12 @@ impl Plan {
             seed: o.seed.unwrap_or(config.run.seed),
             limit: o.limit,
             max_image_side: o.max_image_side,
+            image_limits: config.images.limits(),
             replicates: replicates(o.bootstrap)?,
             max_unscorable,
             judge_policy: o.judge_policy,
             allow_blind: o.allow_blind,
+            strict: o.strict,
             command: o.command,
             secrets: key_values(config, &known),
         })
@@ -308,10 +317,12 @@ impl Plan {
             seed: manifest.seed,
             limit: manifest.limit,
             max_image_side: manifest.max_image_side,
+            image_limits: config.images.limits(),
             replicates: replicates(o.bootstrap.or(Some(manifest.bootstrap_replicates)))?,
             max_unscorable: config.run.max_unscorable,
             judge_policy: o.judge_policy.unwrap_or(manifest.judge_policy),
             allow_blind: false,
+            strict: false,
             command: o.command,
             secrets,
             source: Source::Run { dir: o.run_dir, manifest: Box::new(manifest) },
@@ -377,10 +388,12 @@ impl Plan {
             seed: 0,
             limit: None,
             max_image_side: None,
+            image_limits: config.images.limits(),
             replicates: 0,
             max_unscorable: 1.0,
             judge_policy: o.judge_policy,
             allow_blind: false,
+            strict: false,
             command: Vec::new(),
             secrets,
             source: Source::Log { path: o.path, split },

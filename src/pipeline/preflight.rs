@@ -81,6 +81,7 @@ pub async fn check(
         temperature: 0.0,
         params: params.clone(),
         max_image_side: images.and_then(|(_, side)| side),
+        image_limits: crate::core::ImageLimits::default(),
     };
     let fail = |u: &Unscorable| {
         PipelineError::Preflight(format!(

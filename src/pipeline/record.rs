@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 
 use crate::backends::ChatResponse;
 use crate::core::{Identity, Unscorable};
+use crate::data::DataWarning;
 use crate::protocol::aggregate::ModelSummary;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -136,9 +137,10 @@ pub struct DataInfo {
     /// Per task and split, how it loaded.
     #[serde(default)]
     pub splits: BTreeMap<String, BTreeMap<String, SplitLoad>>,
-    /// Records the loaders skipped, by reason.
+    /// Per task, the records its loaders skipped, the files they ignored and the categories
+    /// they did not know (tasks without any are left out).
     #[serde(default)]
-    pub skipped: BTreeMap<String, usize>,
+    pub warnings: BTreeMap<String, Vec<DataWarning>>,
 }
 
 /// Whether a run's scores can be placed beside the published leaderboard, and why not.

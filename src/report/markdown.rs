@@ -109,6 +109,15 @@ pub fn render(page: &Page) -> String {
         }
     }
 
+    if !page.data_warnings.is_empty() {
+        let _ = writeln!(md, "\n## Data warnings\n");
+        let _ =
+            writeln!(md, "Records skipped, files ignored and categories not known while loading the data.\n");
+        for w in &page.data_warnings {
+            let _ = writeln!(md, "- {}", cell(w));
+        }
+    }
+
     if !page.comparisons.is_empty() {
         let _ = writeln!(md, "\n## Paired differences\n");
         let _ = writeln!(

@@ -90,6 +90,10 @@ pub struct Page {
     pub leaderboard: Vec<Placement>,
     /// A few samples per task and model.
     pub browser: Vec<Browsed>,
+    /// What the loaders skipped, ignored or did not know, one line per problem, starting with
+    /// the task (from every run combined, each line once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_warnings: Vec<String>,
 }
 
 /// How many samples per task and model the browser shows.
@@ -127,7 +131,24 @@ pub fn gather(records: &[RunRecord]) -> Page {
         refusal_accuracy: compare::refusal_points(&runs),
         leaderboard: compare::placements(&runs),
         browser: browse(&runs),
+        data_warnings: data_warnings(records),
     }
+}
+
+/// The data warnings of every run, each line once, in task order.
+pub fn data_warnings(records: &[RunRecord]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for record in records {
+        for (task, warnings) in &record.manifest.data.warnings {
+            for w in warnings {
+                let line = format!("{task}: {w}");
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn browse(runs: &Runs) -> Vec<Browsed> {
@@ -146,7 +167,13 @@ fn browse(runs: &Runs) -> Vec<Browsed> {
                     let on_disk = if im.path.is_file() {
                         im.path.clone()
                     } else {
-                        data_root.join(im.display.strip_prefix("data/").unwrap_or(&im.display))
+                        let rel = Path::new(im.display.strip_prefix("data/").unwrap_or(&im.display));
+                        // A path from a run's files that climbs out of the data folder is not
+                        // followed.
+                        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                            return None;
+                        }
+                        data_root.join(rel)
                     };
                     thumbnail(&on_disk)
                 });
@@ -180,9 +207,14 @@ fn browse(runs: &Runs) -> Vec<Browsed> {
     out
 }
 
-/// A PNG thumbnail (at most 128 px) of an image file, as a data URL.
+/// A PNG thumbnail (at most 128 px) of an image file, as a data URL; none for a file that is
+/// not an image, larger than 64 MiB, or beyond the default decoding limits.
 pub fn thumbnail(path: &Path) -> Option<String> {
-    let img = image::open(path).ok()?;
+    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let img = crate::data::decode_image(&bytes, &crate::core::ImageLimits::default()).ok()?;
     let small = img.thumbnail(128, 128);
     let mut bytes = std::io::Cursor::new(Vec::new());
     small.to_rgb8().write_to(&mut bytes, image::ImageFormat::Png).ok()?;

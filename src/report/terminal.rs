@@ -58,6 +58,13 @@ pub fn render(record: &RunRecord) -> String {
             let _ = writeln!(out, "  warning: {w}");
         }
     }
+    let warnings = super::page::data_warnings(std::slice::from_ref(record));
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\ndata warnings (--strict makes them fail the run):");
+        for w in warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
     let c = &record.manifest.comparable;
     if !c.comparable && !record.manifest.data.synthetic {
         let _ = writeln!(out, "\nnot comparable with the published leaderboard: {}", c.reasons.join("; "));

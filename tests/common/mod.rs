@@ -328,10 +328,12 @@ pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Pl
         seed: 0,
         limit: None,
         max_image_side: None,
+        image_limits: multitrust::core::ImageLimits::default(),
         replicates: 50,
         max_unscorable: 0.2,
         judge_policy: JudgePolicy::Original,
         allow_blind: false,
+        strict: false,
         command: vec![],
         secrets: vec![],
     }
@@ -351,8 +353,8 @@ pub struct Outcome {
     pub models: Vec<ModelSummary>,
     /// Models whose unscorable share exceeds the plan's limit.
     pub over_limit: Vec<(String, f64)>,
-    /// Skipped records, by reason.
-    pub skipped: std::collections::BTreeMap<String, usize>,
+    /// The data warnings, by task.
+    pub warnings: std::collections::BTreeMap<String, Vec<multitrust::data::DataWarning>>,
     /// The run record.
     pub record: RunRecord,
 }
@@ -374,7 +376,7 @@ pub async fn execute(plan: &Plan, engine: &Engine) -> Result<Outcome, PipelineEr
     Ok(Outcome {
         models: record.models.iter().map(|m| m.summary.clone()).collect(),
         over_limit,
-        skipped: loaded.data.skipped.clone(),
+        warnings: loaded.data.warnings.clone(),
         record,
     })
 }

@@ -176,7 +176,10 @@ impl LoadContext {
         k: usize,
     ) -> Result<Vec<ImageRef>, DataError> {
         let pool = self.pools.get(&self.data, kind)?;
-        Ok(draw(&pool, self.seed, &[task, split, &position.to_string()], k))
+        for file in &pool.ignored {
+            self.log.ignore(file.clone());
+        }
+        Ok(draw(&pool.images, self.seed, &[task, split, &position.to_string()], k))
     }
 
     /// One unrelated image of one kind for the sample at `position` of a split.

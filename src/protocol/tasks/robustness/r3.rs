@@ -83,6 +83,7 @@ impl Task for R3 {
                 format!("none of the style categories ({}) is present", CATEGORIES.join(", ")),
             ));
         }
+        ctx.log.categories(&shown, &all, &CATEGORIES, &["base"]);
         let mut b = SplitBuilder::new(INFO.id, split);
         for category in CATEGORIES {
             let Some(records) = all.get(category) else { continue };

@@ -138,6 +138,8 @@ impl Task for R6 {
                 format!("none of the tasks ({}) is present", names.join(", ")),
             ));
         }
+        let names: Vec<&str> = TASKS.iter().map(|(t, _)| *t).collect();
+        ctx.log.categories(&shown, &all, &names, &[]);
         let pairing = Pairing::of(split);
         let mut b = SplitBuilder::new(INFO.id, split);
         for (task, fields) in TASKS {

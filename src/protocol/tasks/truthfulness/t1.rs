@@ -165,7 +165,12 @@ impl Task for T1 {
                 ctx.log.skip(format!("{shown}: record whose image is missing"));
                 continue;
             }
-            b.push(text, Some(ctx.data.image(&path)?), target, Map::new(), group);
+            match ctx.data.image(&path) {
+                Ok(image) => {
+                    b.push(text, Some(image), target, Map::new(), group);
+                }
+                Err(e) => b.push_problem(text, target, Map::new(), group, e.to_string()),
+            };
         }
         Ok(b.finish())
     }

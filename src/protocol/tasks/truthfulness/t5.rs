@@ -72,7 +72,12 @@ impl Task for T5 {
                 ctx.log.skip(format!("{shown}: record whose image is missing"));
                 continue;
             }
-            b.push(prompt(&record.query), Some(ctx.data.image(&path)?), target, Map::new(), at(i));
+            match ctx.data.image(&path) {
+                Ok(image) => {
+                    b.push(prompt(&record.query), Some(image), target, Map::new(), at(i));
+                }
+                Err(e) => b.push_problem(prompt(&record.query), target, Map::new(), at(i), e.to_string()),
+            };
         }
         Ok(b.finish())
     }

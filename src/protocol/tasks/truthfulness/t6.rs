@@ -81,7 +81,14 @@ impl Task for T6 {
                 continue;
             }
             let extra = extra([("subset", json!(record.kind))]);
-            b.push(prompt(&record.query), Some(ctx.data.image(&path)?), Target::Int(label), extra, at(i));
+            match ctx.data.image(&path) {
+                Ok(image) => {
+                    b.push(prompt(&record.query), Some(image), Target::Int(label), extra, at(i));
+                }
+                Err(e) => {
+                    b.push_problem(prompt(&record.query), Target::Int(label), extra, at(i), e.to_string())
+                }
+            };
         }
         Ok(b.finish())
     }
