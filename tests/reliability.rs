@@ -94,6 +94,11 @@ async fn a_run_killed_while_sending_or_writing_its_outputs_finishes_when_run_aga
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(read_json(&out.join("run.json"))["status"], "running");
+    // Answers that arrived in the last group-commit window (10 ms) before the kill were never
+    // stored: those, and only those, are asked again.
+    let stored = common::stored_answers(&store_path);
+    let lost = fake.answered.load(Ordering::SeqCst) - SAMPLES - stored;
+    assert!(lost <= 16, "at most the requests in flight are lost: {lost}");
     fake.stall_after.store(0, Ordering::SeqCst);
 
     // Killed while writing its outputs: everything answered, run.json not yet final.
@@ -106,12 +111,12 @@ async fn a_run_killed_while_sending_or_writing_its_outputs_finishes_when_run_aga
         "running",
         "never `complete` before the outputs are"
     );
-    assert_eq!(fake.answered.load(Ordering::SeqCst), 2 * SAMPLES, "every sample of the run answered once");
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 2 * SAMPLES + lost, "every sample answered once");
 
     // Run again: nothing is sent, the outputs are finished and equal the uninterrupted run's.
     let (code, _, err) = run_cli(run_r3(&data, &out, &url, None)).await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(fake.answered.load(Ordering::SeqCst), 2 * SAMPLES, "no stored answer asked again");
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 2 * SAMPLES + lost, "no stored answer asked again");
     assert_eq!(read_json(&out.join("run.json"))["status"], "complete");
     let (mine, theirs) = (outputs(&out), outputs(&reference));
     assert_eq!(

@@ -293,7 +293,11 @@ impl Engine {
             });
             Some(async move { (i, flight.await) })
         });
-        let mut stream = futures::stream::iter(flights).buffer_unordered(limits.concurrency.max(1));
+        // Twice the endpoint's concurrency in progress: while `concurrency` requests are in
+        // flight (the gate's semaphore), as many more take their claim in the store, so that
+        // the claim's commit is never on the path of a free slot.
+        let ahead = limits.concurrency.max(1).saturating_mul(2);
+        let mut stream = futures::stream::iter(flights).buffer_unordered(ahead);
         while let Some((i, result)) = stream.next().await {
             let outcome = match result {
                 Ok(shared) => match shared.downcast_ref::<S::Reply>() {
@@ -425,8 +429,7 @@ impl<S: Service> Job<S> {
     }
 
     async fn execute(self, request: S::Request) -> Result<S::Reply, CallError> {
-        let started = Instant::now();
-        let (mut result, attempts) = self.attempts(&request).await;
+        let (mut result, attempts, latency) = self.attempts(&request).await;
         if matches!(result, Err(CallError::Cancelled | CallError::EndpointDown(_))) {
             return result;
         }
@@ -463,7 +466,7 @@ impl<S: Service> Job<S> {
                 reply,
                 error,
                 attempts,
-                latency_ms: started.elapsed().as_millis() as u64,
+                latency_ms: latency.as_millis() as u64,
             });
         }
         if let Ok(reply) = &mut result {
@@ -472,13 +475,17 @@ impl<S: Service> Job<S> {
         result
     }
 
-    async fn attempts(&self, request: &S::Request) -> (Result<S::Reply, CallError>, u32) {
+    /// Sends the request, retrying what may heal; gives the result, the attempts made and
+    /// how long the last attempt took once admitted (the endpoint's latency, without the wait
+    /// for a free slot).
+    async fn attempts(&self, request: &S::Request) -> (Result<S::Reply, CallError>, u32, Duration) {
         let limits = self.service.limits();
         let tokens = self.service.estimate_tokens(request);
         let mut rng = Rng::keyed(0, &["retry", &self.fingerprint]);
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let mut latency = Duration::ZERO;
             let result = tokio::select! {
                 _ = self.cancel.cancelled() => Err(CallError::Cancelled),
                 r = async {
@@ -488,18 +495,23 @@ impl<S: Service> Job<S> {
                     if let Some(cause) = self.gate.breaker.cause() {
                         return Err(CallError::EndpointDown(cause));
                     }
-                    match tokio::time::timeout(limits.timeout, self.service.call(request)).await {
+                    let admitted = Instant::now();
+                    let r = match tokio::time::timeout(limits.timeout, self.service.call(request)).await {
                         Ok(r) => r,
                         Err(_) => Err(CallError::Timeout(limits.timeout)),
-                    }
+                    };
+                    latency = admitted.elapsed();
+                    r
                 } => r,
             };
             self.gate.breaker.record(&result, limits);
             let error = match result {
-                Ok(reply) => return (Ok(reply), attempt),
-                Err(CallError::EndpointDown(cause)) => return (Err(CallError::EndpointDown(cause)), attempt),
+                Ok(reply) => return (Ok(reply), attempt, latency),
+                Err(CallError::EndpointDown(cause)) => {
+                    return (Err(CallError::EndpointDown(cause)), attempt, latency);
+                }
                 Err(e) if e.retryable() && attempt < limits.max_attempts => e,
-                Err(e) => return (Err(with_attempts(e, attempt)), attempt),
+                Err(e) => return (Err(with_attempts(e, attempt)), attempt, latency),
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             let delay = backoff(&error, attempt, limits, &mut rng);
@@ -509,7 +521,7 @@ impl<S: Service> Job<S> {
                 self.scrubber.scrub(&error.to_string())
             );
             tokio::select! {
-                _ = self.cancel.cancelled() => return (Err(CallError::Cancelled), attempt),
+                _ = self.cancel.cancelled() => return (Err(CallError::Cancelled), attempt, Duration::ZERO),
                 _ = tokio::time::sleep(delay) => {}
             }
         }

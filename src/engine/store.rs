@@ -436,7 +436,10 @@ fn write_loop(
         let now = unix_secs();
         let mut claims: Vec<(tokio::sync::oneshot::Sender<Claim>, Claim)> = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
+            // Immediate: the write lock is taken (waiting up to the busy timeout) before the
+            // first read. A deferred transaction that reads and then writes fails at once
+            // ("database is locked") when another process wrote in between, with no wait.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut upsert = tx.prepare_cached(UPSERT)?;
                 let mut release =

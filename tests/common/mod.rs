@@ -88,6 +88,15 @@ pub fn is_probe(body: &Value) -> bool {
     FakeChat::prompt(body).starts_with(multitrust::pipeline::preflight::SHORT)
 }
 
+/// How many answers a store holds, the preflight probes' apart (what a fake server counts as
+/// answered).
+pub fn stored_answers(store: &Path) -> usize {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    let mut stmt = conn.prepare("SELECT request FROM calls WHERE reply IS NOT NULL").unwrap();
+    let requests: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    requests.iter().filter(|r| !r.contains(multitrust::pipeline::preflight::SHORT)).count()
+}
+
 /// The answer of a fake OpenAI-compatible server, with realistic usage.
 pub fn completion(body: &Value, answer: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
