@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::core::{ImageLimits, InvalidLimit, Limits, Secret, sha256_hex};
+use crate::core::{ImageLimits, InvalidLimit, Limits, ScorerProfile, Secret, sha256_hex};
 
 /// A problem with the configuration or a model named on the command line; the message names
 /// the file, the field and what to write instead.
@@ -61,6 +61,10 @@ pub struct Config {
     /// The judge: a profile name or `PROVIDER:MODEL`.
     #[serde(default)]
     pub judge: Option<String>,
+    /// Which scorers answer the classifier steps (`original`, `open`, `judge`, `reference`);
+    /// `--scorers` overrides it.
+    #[serde(default)]
+    pub scorers: Option<ScorerProfile>,
     /// Classifier and moderation endpoints.
     #[serde(default)]
     pub classifiers: Classifiers,
@@ -570,16 +574,55 @@ pub struct Classifiers {
     /// The HarmBench classifier behind an OpenAI-compatible `/completions` endpoint.
     #[serde(default)]
     pub harmbench: Option<Endpoint>,
-    /// The Do-Not-Answer action classifier (`LibrAI/longformer-action-ro`) behind a Hugging
-    /// Face text-embeddings-inference style `/predict` endpoint.
+    /// The Do-Not-Answer action classifier (`LibrAI/longformer-action-ro`): in process
+    /// (`provider = "local"`), or behind text-embeddings-inference `/predict` (the default) or
+    /// vLLM `/classify`.
     #[serde(default)]
     pub action: Option<Endpoint>,
+    /// A toxicity classifier for the `open` profile's toxicity steps (Detoxify's unbiased
+    /// model, say): in process or served, as `action`. Its score is the highest label
+    /// probability.
+    #[serde(default)]
+    pub toxicity: Option<Endpoint>,
+}
+
+/// How a text classifier (`[classifiers.action]`, `[classifiers.toxicity]`) is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierProvider {
+    /// Hugging Face text-embeddings-inference: `POST {base_url}/predict` with `raw_scores`.
+    #[default]
+    Tei,
+    /// vLLM's classification endpoint: `POST {base_url}/classify` (probabilities after its
+    /// softmax, so single-label models only).
+    Vllm,
+    /// In process: a Hugging Face model folder (`path`) run with candle.
+    Local,
 }
 
 /// One classifier endpoint.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// How a text classifier is reached (`tei`, `vllm`, `local`); other sections ignore it.
+    #[serde(default)]
+    pub provider: Option<ClassifierProvider>,
+    /// A local model folder (`config.json`, `tokenizer.json`, `model.safetensors`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The SHA-256 that `model.safetensors` must have; the run stops before anything is
+    /// scored when it differs.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Whether the labels are independent (sigmoid) rather than exclusive (softmax), for a
+    /// served classifier whose `config.json` the product cannot read. A local model's
+    /// `problem_type` decides it.
+    #[serde(default)]
+    pub multi_label: Option<bool>,
+    /// Label names in the classifier's order, for a served classifier (`LABEL_0`, ... when
+    /// none). A local model's `id2label` decides them.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
     /// The base URL.
     #[serde(default)]
     pub base_url: Option<String>,

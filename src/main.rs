@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use multitrust::config::Config;
+use multitrust::core::ScorerProfile;
 use multitrust::data::DataDir;
 use multitrust::engine::{Engine, Stop, Store};
 use multitrust::pipeline::plan::{check_share, timestamp, unix_now};
@@ -141,6 +142,14 @@ impl From<Policy> for JudgePolicy {
     }
 }
 
+/// A scorer profile by name.
+fn scorer_profile(text: &str) -> Result<ScorerProfile, String> {
+    ScorerProfile::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = ScorerProfile::ALL.iter().map(|p| p.name()).collect();
+        format!("`{text}` is not a scorer profile; use one of {}", names.join(", "))
+    })
+}
+
 /// A share in [0, 1].
 fn share(text: &str) -> Result<f64, String> {
     let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
@@ -203,6 +212,11 @@ struct RunArgs {
     /// How judge answers without the expected form are scored.
     #[arg(long, value_enum, default_value = "original")]
     judge_policy: Policy,
+    /// Which scorers answer the judge and classifier steps: original, open, judge or
+    /// reference (default: the configuration's; reference for the synthetic suite with no
+    /// judge or classifier configured; otherwise original). See docs/scoring.md.
+    #[arg(long, value_parser = scorer_profile)]
+    scorers: Option<ScorerProfile>,
     /// Send image samples even to an endpoint that the preflight check found to ignore
     /// images (its answers then describe no picture).
     #[arg(long)]
@@ -250,6 +264,10 @@ struct ScoreArgs {
     /// for a log).
     #[arg(long, value_enum)]
     judge_policy: Option<Policy>,
+    /// Which scorers answer the judge and classifier steps (default: the run's; for a log, the
+    /// configuration's, or original).
+    #[arg(long, value_parser = scorer_profile)]
+    scorers: Option<ScorerProfile>,
 }
 
 #[derive(Debug, Args)]
@@ -414,6 +432,7 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         judge_policy: args.judge_policy.into(),
         allow_blind: args.allow_blind,
         strict: args.strict,
+        scorers: args.scorers,
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Run(options), &config)?;
@@ -432,6 +451,7 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
             judge_base_url: args.judge_base_url.clone(),
             store: args.store.clone(),
             judge_policy: args.judge_policy.map(Into::into).unwrap_or_default(),
+            scorers: args.scorers,
         };
         let plan = Plan::new(Request::Log(options), &config)?;
         if plan.online && plan.store.is_none() {
@@ -464,6 +484,7 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         store: args.store,
         bootstrap: args.bootstrap,
         judge_policy: args.judge_policy.map(Into::into),
+        scorers: args.scorers,
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Score(options), &config)?;

@@ -747,5 +747,5 @@ async fn models_checks_every_endpoint_and_says_which_see_images() {
     assert!(line("classifiers.moderation").contains("ok  score 0.100"), "{stdout}");
     assert!(line("classifiers.perspective").contains("ok  score 0.200"), "{stdout}");
     assert!(line("classifiers.harmbench").contains("ok  token \"No\""), "{stdout}");
-    assert!(line("classifiers.action").contains("ok  label LABEL_5"), "{stdout}");
+    assert!(line("classifiers.action").contains("ok  top label LABEL_5 of LABEL_0, LABEL_1"), "{stdout}");
 }

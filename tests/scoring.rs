@@ -362,6 +362,7 @@ async fn classifiers_request_shapes_and_verdicts() {
         fn respond(&self, request: &Request) -> ResponseTemplate {
             self.0.fetch_add(1, Ordering::SeqCst);
             let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["raw_scores"], true, "logits, not TEI's softmax");
             let label =
                 if body["inputs"].as_str().unwrap().contains("sorry") { "LABEL_0" } else { "LABEL_5" };
             ResponseTemplate::new(200)
@@ -390,6 +391,7 @@ async fn classifiers_request_shapes_and_verdicts() {
             ..Endpoint::default()
         }),
         action: Some(Endpoint { base_url: Some(action.uri()), ..Endpoint::default() }),
+        toxicity: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&tmp.path().join("s.sqlite")).unwrap());

@@ -10,7 +10,9 @@ pub mod baseline;
 pub mod gemini;
 pub mod http;
 pub mod images;
+pub mod local;
 pub mod openai;
+pub mod reference;
 pub mod scorers;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,8 @@
 //! Primitives every layer shares, with no dependency on any other module of the crate: who a
 //! service is ([`Identity`]), how hard it may be pushed ([`Limits`]), how a call fails
 //! ([`CallError`]), keys that never print ([`Secret`]), why a sample cannot be scored
-//! ([`Unscorable`]), what a task needs configured ([`Need`]), the seeded random generator
+//! ([`Unscorable`]), what a task needs configured ([`Need`]) and which scorer answers it
+//! ([`ScorerProfile`]), the seeded random generator
 //! ([`Rng`]) and hashing helpers.
 
 mod error;
@@ -11,6 +12,7 @@ mod limits;
 mod need;
 mod outcome;
 pub mod rng;
+mod scorers;
 mod secret;
 
 pub use error::{CallError, error_chain};
@@ -20,4 +22,5 @@ pub use limits::{ImageLimits, InvalidLimit, Limits};
 pub use need::Need;
 pub use outcome::{Unscorable, UnscorableKind};
 pub use rng::Rng;
+pub use scorers::{ScorerProfile, StepSource};
 pub use secret::{REDACTED, Scrubber, Secret};

@@ -16,9 +16,10 @@ use super::record::{
 use super::score::{Scorer, score_split};
 use super::templates;
 use crate::backends::baseline::{self, Baseline};
+use crate::backends::reference::ReferenceScorers;
 use crate::backends::{ChatRequest, ChatResponse, ChatService};
 use crate::config::Profile;
-use crate::core::{Need, Unscorable, UnscorableKind};
+use crate::core::{Need, ScorerProfile, Unscorable, UnscorableKind};
 use crate::engine::Engine;
 use crate::protocol::aggregate::{self, ModelSummary, TaskSummary};
 use crate::protocol::fixtures;
@@ -38,6 +39,8 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
         classifiers: plan.classifiers.clone(),
         templates: plan.templates.clone(),
         policy: plan.judge_policy,
+        profile: plan.scorers,
+        reference: Arc::new(ReferenceScorers::default()),
     };
     let sights = preflight_all(plan, loaded, engine).await?;
     let mut models = Vec::new();
@@ -87,6 +90,16 @@ pub fn manifest(plan: &Plan, loaded: &Loaded, status: RunStatus) -> Manifest {
         max_image_side: plan.max_image_side,
         bootstrap_replicates: plan.replicates,
         judge_policy: plan.judge_policy,
+        scorers: Some(plan.scorers),
+        scored_by: plan
+            .tasks
+            .iter()
+            .flat_map(|t| t.needs())
+            .map(|n| {
+                let judge = plan.judge.as_ref().map(|(_, s)| s);
+                (n.name().to_string(), super::score::scored_by(plan.scorers, judge, &plan.classifiers, n))
+            })
+            .collect(),
         models: plan.models.iter().map(|m| m.info.clone()).collect(),
         judge: plan.judge.as_ref().map(|(p, _)| super::plan::describe(p)),
         classifiers: plan.classifiers.identities(),
@@ -127,6 +140,14 @@ pub fn comparability(m: &Manifest, synthetic: bool) -> Comparability {
         reasons.push(format!(
             "{} used prompt texts from the configuration that are not the original's",
             custom.join(", ")
+        ));
+    }
+    let scorers = m.scorers.unwrap_or_default();
+    if scorers != ScorerProfile::Original {
+        reasons.push(format!(
+            "scored with the {scorers} scorer profile ({}); only the original scorers are placed \
+             beside the published scores",
+            scorers.label()
         ));
     }
     if m.judge_policy != JudgePolicy::Original {
@@ -372,11 +393,21 @@ fn summarize(
         .zip(records)
         .zip(tasks_in)
         .map(|((task, record), lt)| {
-            let needs: Vec<String> =
-                task.needs().into_iter().filter(|n| !scorer.has(*n)).map(|n| n.name().to_string()).collect();
+            let mut needs: Vec<String> = task
+                .needs()
+                .into_iter()
+                .filter(|n| !scorer.has(*n))
+                .map(|n| scorer.need_name(n).to_string())
+                .collect();
+            needs.dedup();
             let splits: Vec<SplitScores> = record.splits.iter().map(|s| s.scores.clone()).collect();
             let mut summary =
                 aggregate::task_summary(task.as_ref(), &splits, plan.seed, plan.replicates, needs);
+            if !task.needs().is_empty() {
+                summary.scorers = Some(scorer.profile);
+                summary.scored_by =
+                    task.needs().into_iter().map(|n| (n.name().to_string(), scorer.scored_by(n))).collect();
+            }
             let load_error = lt.splits.iter().find_map(|s| s.samples.as_ref().err().map(|e| (&s.name, e)));
             if summary.score.is_none()
                 && let Some((split, e)) = load_error

@@ -14,7 +14,7 @@ use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;
 use crate::config::{Config, Profile, Provider, key_values, safe_label};
-use crate::core::ImageLimits;
+use crate::core::{ImageLimits, ScorerProfile};
 use crate::data::DataDir;
 use crate::protocol::aggregate::DEFAULT_REPLICATES;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -61,6 +61,9 @@ pub struct RunOptions {
     pub allow_blind: bool,
     /// Fail the run, before sending anything, when the data has any problem.
     pub strict: bool,
+    /// The scorer profile (the configuration's, or `reference` for the synthetic default run
+    /// with no judge or classifier configured, or `original`, when none).
+    pub scorers: Option<ScorerProfile>,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -82,6 +85,8 @@ pub struct ScoreOptions {
     pub bootstrap: Option<usize>,
     /// How off-form judge answers are scored (the run's when none).
     pub judge_policy: Option<JudgePolicy>,
+    /// The scorer profile (the run's when none).
+    pub scorers: Option<ScorerProfile>,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -105,6 +110,8 @@ pub struct LogOptions {
     pub store: Option<PathBuf>,
     /// How off-form judge answers are scored.
     pub judge_policy: JudgePolicy,
+    /// The scorer profile (the configuration's, or `original`, when none).
+    pub scorers: Option<ScorerProfile>,
 }
 
 /// The three ways into the pipeline.
@@ -188,6 +195,8 @@ pub struct Plan {
     pub max_unscorable: f64,
     /// How off-form judge answers are scored.
     pub judge_policy: JudgePolicy,
+    /// Which scorers answer the judge and classifier steps.
+    pub scorers: ScorerProfile,
     /// Send image samples to endpoints found to ignore images.
     pub allow_blind: bool,
     /// Fail the run, before sending anything, when the data has any problem.
@@ -250,6 +259,14 @@ impl Plan {
         if o.limit == Some(0) {
             return Err(PipelineError::Usage("--limit must be at least 1".into()));
         }
+        let nothing_configured = judge.is_none() && classifiers.identities().is_empty();
+        let scorers = o.scorers.or(config.scorers).unwrap_or(
+            if matches!(source, Source::Synthetic(_)) && nothing_configured {
+                ScorerProfile::Reference
+            } else {
+                ScorerProfile::Original
+            },
+        );
         Ok(Plan {
             tasks: tasks::select(&o.tasks)?,
             models,
@@ -267,6 +284,7 @@ impl Plan {
             replicates: replicates(o.bootstrap)?,
             max_unscorable,
             judge_policy: o.judge_policy,
+            scorers,
             allow_blind: o.allow_blind,
             strict: o.strict,
             command: o.command,
@@ -300,6 +318,8 @@ impl Plan {
             classifiers
         };
         let secrets = key_values(config, &judge.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
+        let scorers = o.scorers.or(manifest.scorers).unwrap_or_default();
+        let online = online || scorers == ScorerProfile::Reference;
         let store = o
             .store
             .clone()
@@ -321,6 +341,7 @@ impl Plan {
             replicates: replicates(o.bootstrap.or(Some(manifest.bootstrap_replicates)))?,
             max_unscorable: config.run.max_unscorable,
             judge_policy: o.judge_policy.unwrap_or(manifest.judge_policy),
+            scorers,
             allow_blind: false,
             strict: false,
             command: o.command,
@@ -376,10 +397,13 @@ impl Plan {
             baseline: false,
             params: BTreeMap::new(),
         };
+        let scorers = o.scorers.or(config.scorers).unwrap_or_default();
         Ok(Plan {
             tasks: vec![task],
             models: vec![ModelPlan { info, profile: None }],
-            online: judge.is_some() || !classifiers.identities().is_empty(),
+            online: judge.is_some()
+                || !classifiers.identities().is_empty()
+                || scorers == ScorerProfile::Reference,
             judge,
             classifiers,
             templates: config.templates.clone(),
@@ -392,6 +416,7 @@ impl Plan {
             replicates: 0,
             max_unscorable: 1.0,
             judge_policy: o.judge_policy,
+            scorers,
             allow_blind: false,
             strict: false,
             command: Vec::new(),

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::PipelineError;
-use crate::backends::scorers::{ClassifierSet, PromptRequest, TextRequest};
+use crate::backends::scorers::{ClassReply, ClassifierSet, PromptRequest, TextRequest};
 use crate::backends::{ChatRequest, ChatResponse, ChatService};
 use crate::core::Unscorable;
 use crate::data::{DataError, generated_image};
@@ -159,9 +159,14 @@ pub async fn check_scorers(engine: &Engine, set: &ClassifierSet) -> Vec<(String,
         let r = engine.run(s, vec![PromptRequest { prompt }], "harmbench").await;
         out.push(("classifiers.harmbench".into(), first(r, |a| format!("token {:?}", a.label))));
     }
-    if let Some(s) = &set.action {
-        let r = engine.run(s, text(), "action").await;
-        out.push(("classifiers.action".into(), first(r, |a| format!("label {}", a.label))));
+    for (name, s) in [("action", &set.action), ("toxicity", &set.toxicity)] {
+        if let Some(s) = s {
+            let r = engine.run(s, text(), name).await;
+            let show = |a: &ClassReply| {
+                format!("top label {} of {}", a.top().unwrap_or("none"), a.labels.join(", "))
+            };
+            out.push((format!("classifiers.{name}"), first(r, show)));
+        }
     }
     out
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::backends::ChatResponse;
-use crate::core::{Identity, Unscorable};
+use crate::core::{Identity, ScorerProfile, Unscorable};
 use crate::data::DataWarning;
 use crate::protocol::aggregate::ModelSummary;
 use crate::protocol::scoring::SplitScores;
@@ -179,6 +179,13 @@ pub struct Manifest {
     /// How off-form judge answers were scored.
     #[serde(default)]
     pub judge_policy: JudgePolicy,
+    /// The scorer profile (absent in runs made before profiles existed: `original`).
+    #[serde(default)]
+    pub scorers: Option<ScorerProfile>,
+    /// Who answered each kind of judge and classifier step the tasks have (`judge`,
+    /// `perspective`, `action`, ...).
+    #[serde(default)]
+    pub scored_by: BTreeMap<String, String>,
     /// The models evaluated.
     pub models: Vec<ModelInfo>,
     /// The judge.

@@ -1,25 +1,32 @@
 //! Running evaluator chains on a split: rules in place, judges and classifiers through the
 //! engine (so their answers are cached, resumable and rate-limited like every request).
+//!
+//! Which scorer answers a judge or classifier step is the scorer profile's choice
+//! ([`ScorerProfile`]): the classifier of a `[classifiers.NAME]` section, the judge (for a
+//! classifier step, with a substitute prompt), or the reference scorers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use crate::backends::scorers::{ClassifierSet, PromptRequest, TextRequest};
+use crate::backends::reference::ReferenceScorers;
+use crate::backends::scorers::{ClassReply, ClassifierSet, PromptRequest, TextClassifier, TextRequest};
 use crate::backends::{ChatRequest, ChatService};
-use crate::core::{Need, Unscorable, UnscorableKind};
-use crate::engine::{Engine, Outcome, Service, Stop};
+use crate::core::{Need, ScorerProfile, StepSource, Unscorable, UnscorableKind};
+use crate::engine::{Answer, Engine, Outcome, Service, Stop};
 use crate::protocol::scoring::Value;
 use crate::protocol::scoring::chain::{Chain, Pred, SampleScore, SplitScores, Step};
 use crate::protocol::scoring::classifier::{Classifier, HARMBENCH_TEMPLATE, harmbench_verdict};
 use crate::protocol::scoring::judge::{
     Expect, Judge, JudgePolicy, JudgeScore, JudgeTrace, NOISE_TEMPLATE, OffForm, ScorePlan, format_named,
 };
+use crate::protocol::scoring::reference::{self, Case};
+use crate::protocol::scoring::substitute;
 use crate::sample::{Message, Sample, Target};
 
 /// What scoring has to work with: the engine, the judge and the classifiers that are
-/// configured, and template overrides.
+/// configured, the scorer profile, and template overrides.
 #[derive(Debug)]
 pub struct Scorer<'a> {
     /// The engine that sends judge and classifier requests (or reads them from the store).
@@ -29,25 +36,18 @@ pub struct Scorer<'a> {
     /// The classifiers that are configured.
     pub classifiers: ClassifierSet,
     /// Prompt templates overridden from the configuration, by name (`T1:g-basic-grounding`,
-    /// `S2`, `harmbench`, ...).
+    /// `S2`, `harmbench`, `substitute:toxicity`, ...).
     pub templates: BTreeMap<String, String>,
     /// How judge answers that do not have the expected form are scored.
     pub policy: JudgePolicy,
+    /// Which scorer answers each kind of step.
+    pub profile: ScorerProfile,
+    /// The reference scorers, for the `reference` profile.
+    pub reference: Arc<ReferenceScorers>,
 }
 
 impl<'a> Scorer<'a> {
-    /// Whether the scorer a step needs is configured.
-    pub fn has(&self, need: Need) -> bool {
-        match need {
-            Need::Judge => self.judge.is_some(),
-            Need::Perspective => self.classifiers.perspective.is_some(),
-            Need::Moderation => self.classifiers.moderation.is_some(),
-            Need::HarmBench => self.classifiers.harmbench.is_some(),
-            Need::Action => self.classifiers.action.is_some(),
-        }
-    }
-
-    /// A scorer with nothing configured but the engine.
+    /// A scorer with nothing configured but the engine (the original profile).
     pub fn new(engine: &'a Engine) -> Scorer<'a> {
         Scorer {
             engine,
@@ -55,6 +55,98 @@ impl<'a> Scorer<'a> {
             classifiers: ClassifierSet::default(),
             templates: BTreeMap::new(),
             policy: JudgePolicy::Original,
+            profile: ScorerProfile::Original,
+            reference: Arc::new(ReferenceScorers::default()),
+        }
+    }
+
+    /// Who answers steps of kind `need` under the profile.
+    pub fn source(&self, need: Need) -> StepSource {
+        self.profile.source(need, self.classifiers.harmbench.is_some())
+    }
+
+    /// Whether the scorer that answers steps of kind `need` is configured.
+    pub fn has(&self, need: Need) -> bool {
+        match self.source(need) {
+            StepSource::Reference => true,
+            StepSource::Judge | StepSource::Substitute => self.judge.is_some(),
+            StepSource::Classifier(section) => self.section(section),
+        }
+    }
+
+    /// What a step of kind `need` lacks and how to provide it ("needs a classifier
+    /// (toxicity): configure [classifiers.toxicity]").
+    pub fn missing(&self, need: Need) -> String {
+        match self.source(need) {
+            StepSource::Classifier(section) => {
+                format!("needs a classifier ({section}): configure [classifiers.{section}]")
+            }
+            StepSource::Substitute => format!(
+                "needs a judge: the {} scorer profile answers the {need} step with a judge substitute; {}",
+                self.profile,
+                Need::Judge.how()
+            ),
+            StepSource::Judge | StepSource::Reference => {
+                format!("{}: {}", Need::Judge.missing(), Need::Judge.how())
+            }
+        }
+    }
+
+    /// The name of what a step of kind `need` needs configured: `judge` or a classifier
+    /// section.
+    pub fn need_name(&self, need: Need) -> &'static str {
+        match self.source(need) {
+            StepSource::Classifier(section) => section,
+            _ => "judge",
+        }
+    }
+
+    fn section(&self, name: &str) -> bool {
+        let c = &self.classifiers;
+        match name {
+            "perspective" => c.perspective.is_some(),
+            "moderation" => c.moderation.is_some(),
+            "harmbench" => c.harmbench.is_some(),
+            "action" => c.action.is_some(),
+            "toxicity" => c.toxicity.is_some(),
+            _ => false,
+        }
+    }
+
+    /// What answers steps of kind `need`, as recorded beside every score (see [`scored_by`]).
+    pub fn scored_by(&self, need: Need) -> String {
+        scored_by(self.profile, self.judge.as_ref(), &self.classifiers, need)
+    }
+}
+
+/// What answers steps of kind `need` under a profile, as recorded in `run.json` and beside
+/// every score: the source and the service's `provider:model`. A judge answering a classifier
+/// step is marked as a substitute; the reference scorers say that they are not a judge.
+pub fn scored_by(
+    profile: ScorerProfile,
+    judge: Option<&Arc<ChatService>>,
+    classifiers: &ClassifierSet,
+    need: Need,
+) -> String {
+    let judge = || judge.map(|j| j.identity().label()).unwrap_or_else(|| "(none configured)".into());
+    match profile.source(need, classifiers.harmbench.is_some()) {
+        StepSource::Reference => ScorerProfile::Reference.label().to_string(),
+        StepSource::Judge => format!("judge {}", judge()),
+        StepSource::Substitute => format!("judge substitute {} (not the {need} classifier)", judge()),
+        StepSource::Classifier(section) => {
+            let c = classifiers;
+            let id = match section {
+                "perspective" => c.perspective.as_ref().map(|s| s.identity().label()),
+                "moderation" => c.moderation.as_ref().map(|s| s.identity().label()),
+                "harmbench" => c.harmbench.as_ref().map(|s| s.identity().label()),
+                "action" => c.action.as_ref().map(|s| s.identity().label()),
+                "toxicity" => c.toxicity.as_ref().map(|s| s.identity().label()),
+                _ => None,
+            };
+            format!(
+                "classifier {}",
+                id.unwrap_or_else(|| format!("[classifiers.{section}] (not configured)"))
+            )
         }
     }
 }
@@ -162,8 +254,6 @@ async fn run_step(
     scorer: &Scorer<'_>,
     label: &str,
 ) -> Result<(Values, Traces), Stop> {
-    let n = inputs.len();
-    let none = || vec![None; n];
     match step {
         Step::Rule(rule) => {
             let values = inputs
@@ -176,19 +266,16 @@ async fn run_step(
                         .map(|v| rule.apply(&v.as_text(), first && item.blocked, item.target))
                 })
                 .collect();
-            Ok((values, none()))
+            Ok((values, vec![None; inputs.len()]))
         }
         Step::Judge(judge) => run_judge(judge, inputs, items, scorer, label).await,
         Step::JudgeScore(judge) => run_judge_score(judge, inputs, items, scorer, label).await,
-        Step::Classify(classifier) => {
-            Ok((run_classifier(classifier, inputs, items, scorer, label).await?, none()))
-        }
+        Step::Classify(classifier) => run_classifier(classifier, inputs, items, scorer, label).await,
     }
 }
 
-fn unconfigured(need: Need, n: usize) -> (Values, Traces) {
-    let reason = format!("{}: {}", need.missing(), need.how());
-    (vec![Err(Unscorable::unconfigured(reason)); n], vec![None; n])
+fn unconfigured(scorer: &Scorer, need: Need, n: usize) -> (Values, Traces) {
+    (vec![Err(Unscorable::unconfigured(scorer.missing(need))); n], vec![None; n])
 }
 
 /// Sends the requests that exist (one per sample or none) and aligns the answers.
@@ -212,8 +299,107 @@ async fn send<S: Service>(
     Ok(out)
 }
 
+/// A question for whoever answers a step in words: the prompt a chat judge reads and the
+/// case the reference scorers read.
+struct Ask {
+    prompt: String,
+    max_tokens: u32,
+    case: Case,
+}
+
+/// Who answers questions in words: the chat judge, or the reference scorers.
+enum Asker<'s> {
+    Chat(&'s Arc<ChatService>),
+    Reference(&'s Arc<ReferenceScorers>),
+}
+
+impl Asker<'_> {
+    /// The one answering steps of kind `need`, if configured.
+    fn of<'s>(scorer: &'s Scorer<'_>, need: Need) -> Option<Asker<'s>> {
+        match scorer.source(need) {
+            StepSource::Reference => Some(Asker::Reference(&scorer.reference)),
+            StepSource::Judge | StepSource::Substitute => scorer.judge.as_ref().map(Asker::Chat),
+            StepSource::Classifier(_) => None,
+        }
+    }
+
+    /// `provider:model`, for the judge traces.
+    fn model(&self) -> String {
+        match self {
+            Asker::Chat(s) => s.identity().label(),
+            Asker::Reference(s) => s.identity().label(),
+        }
+    }
+
+    /// Asks every question that exists and aligns the answer texts.
+    async fn ask(
+        &self,
+        scorer: &Scorer<'_>,
+        asks: Vec<Option<Ask>>,
+        label: &str,
+    ) -> Result<Vec<Option<Outcome<String>>>, Stop> {
+        fn text<R>(
+            answers: Vec<Option<Outcome<R>>>,
+            text: impl Fn(R) -> String,
+        ) -> Vec<Option<Outcome<String>>> {
+            answers
+                .into_iter()
+                .map(|a| {
+                    a.map(|r| {
+                        r.map(|a| Answer {
+                            reply: text(a.reply),
+                            fingerprint: a.fingerprint,
+                            cached: a.cached,
+                        })
+                    })
+                })
+                .collect()
+        }
+        Ok(match self {
+            Asker::Chat(service) => {
+                let requests =
+                    asks.into_iter().map(|a| a.map(|a| judge_request(a.prompt, a.max_tokens))).collect();
+                text(send(scorer, service, requests, label).await?, |r| r.text)
+            }
+            Asker::Reference(service) => {
+                let requests = asks.into_iter().map(|a| a.map(|a| a.case)).collect();
+                text(send(scorer, service, requests, label).await?, |r| r.text)
+            }
+        })
+    }
+}
+
 fn judge_request(prompt: String, max_tokens: u32) -> ChatRequest {
     ChatRequest::greedy(vec![Message::user(prompt, None)], max_tokens)
+}
+
+/// The reference case of a judge step: what the answer is compared with, in the form the
+/// next step expects.
+fn judge_case(expect: &Expect, pred: &str, item: &Item, field: Option<&str>, top: Option<&str>) -> Case {
+    let wanted = reference::wanted(item.target, item.extra, field);
+    let pred = pred.to_string();
+    match expect {
+        Expect::Box => {
+            let size = item
+                .extra
+                .get("img_size")
+                .and_then(Json::as_array)
+                .and_then(|wh| Some((wh.first()?.as_f64()?, wh.get(1)?.as_f64()?)));
+            Case::Box { pred, size }
+        }
+        Expect::Score(values) => {
+            let numbers = || values.iter().filter_map(|v| v.parse::<f64>().ok().map(|n| (n, v.clone())));
+            let high = numbers().max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, v)| v);
+            let low = numbers().min_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, v)| v);
+            Case::Score {
+                pred,
+                wanted,
+                top: top.map(str::to_string).or(high).unwrap_or_else(|| "1".into()),
+                bottom: low.unwrap_or_else(|| "0".into()),
+            }
+        }
+        Expect::YesNo | Expect::Any => Case::YesNo { pred, wanted },
+    }
 }
 
 async fn run_judge(
@@ -223,37 +409,41 @@ async fn run_judge(
     scorer: &Scorer<'_>,
     label: &str,
 ) -> Result<(Values, Traces), Stop> {
-    let Some(service) = &scorer.judge else { return Ok(unconfigured(Need::Judge, inputs.len())) };
+    let Some(asker) = Asker::of(scorer, Need::Judge) else {
+        return Ok(unconfigured(scorer, Need::Judge, inputs.len()));
+    };
     let template = scorer.templates.get(&judge.name).unwrap_or(&judge.template);
     let judge = Judge { template: template.clone(), ..judge.clone() };
     let mut values: Values = Vec::with_capacity(inputs.len());
-    let mut requests = Vec::with_capacity(inputs.len());
+    let mut asks = Vec::with_capacity(inputs.len());
     for (input, item) in inputs.iter().zip(items) {
-        let prompt = input
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|v| judge.prompt(&v.as_text(), item.target, item.extra));
-        match prompt {
-            Ok(p) => {
-                requests.push(Some(judge_request(p, judge.max_tokens)));
+        let asked = input.as_ref().map_err(Clone::clone).and_then(|v| {
+            let pred = v.as_text();
+            let prompt = judge.prompt(&pred, item.target, item.extra)?;
+            let case = judge_case(&judge.expect, &pred, item, judge.compared_with.as_deref(), None);
+            Ok(Ask { prompt, max_tokens: judge.max_tokens, case })
+        });
+        match asked {
+            Ok(ask) => {
+                asks.push(Some(ask));
                 values.push(Ok(Value::Int(0)));
             }
             Err(u) => {
-                requests.push(None);
+                asks.push(None);
                 values.push(Err(u));
             }
         }
     }
-    let answers = send(scorer, service, requests, &format!("judge {label}")).await?;
-    let model = service.identity().label();
+    let answers = asker.ask(scorer, asks, &format!("judge {label}")).await?;
+    let model = asker.model();
     let mut traces = vec![None; inputs.len()];
     for (i, answer) in answers.into_iter().enumerate() {
         let Some(answer) = answer else { continue };
         values[i] = answer.and_then(|a| {
-            scorer.policy.admit(&judge.expect, &a.reply.text).map_err(off_form)?;
+            scorer.policy.admit(&judge.expect, &a.reply).map_err(off_form)?;
             traces[i] =
                 Some(JudgeTrace::new(model.clone(), &judge.template, judge.max_tokens, a.fingerprint));
-            Ok(Value::Text(a.reply.text))
+            Ok(Value::Text(a.reply))
         });
     }
     Ok((values, traces))
@@ -271,7 +461,9 @@ async fn run_judge_score(
     scorer: &Scorer<'_>,
     label: &str,
 ) -> Result<(Values, Traces), Stop> {
-    let Some(service) = &scorer.judge else { return Ok(unconfigured(Need::Judge, inputs.len())) };
+    let Some(asker) = Asker::of(scorer, Need::Judge) else {
+        return Ok(unconfigured(scorer, Need::Judge, inputs.len()));
+    };
     let template = scorer.templates.get(&judge.name).unwrap_or(&judge.template).clone();
     let judge = JudgeScore { template, ..judge.clone() };
     let noise_template = scorer.templates.get("noise").map(String::as_str).unwrap_or(NOISE_TEMPLATE);
@@ -286,18 +478,23 @@ async fn run_judge_score(
                 (ScorePlan::Ask(_), true) => Some(JudgeScore::noise_prompt(noise_template, &pred)?),
                 _ => None,
             };
-            Ok((plan, noise))
+            Ok((plan, noise, pred))
         });
         match planned {
-            Ok((ScorePlan::Full, _)) => {
+            Ok((ScorePlan::Full, _, _)) => {
                 values.push(Ok(Value::Text(judge.full_score.clone())));
                 asks.push(None);
                 noises.push(None);
             }
-            Ok((ScorePlan::Ask(prompt), noise)) => {
+            Ok((ScorePlan::Ask(prompt), noise, pred)) => {
+                let case = judge_case(&judge.expect, &pred, item, None, Some(&judge.full_score));
                 values.push(Ok(Value::Int(0)));
-                asks.push(Some(judge_request(prompt, judge.max_tokens)));
-                noises.push(noise.map(|p| judge_request(p, judge.max_tokens)));
+                asks.push(Some(Ask { prompt, max_tokens: judge.max_tokens, case }));
+                noises.push(noise.map(|prompt| Ask {
+                    prompt,
+                    max_tokens: judge.max_tokens,
+                    case: Case::Noise,
+                }));
             }
             Err(u) => {
                 values.push(Err(u));
@@ -307,11 +504,11 @@ async fn run_judge_score(
         }
     }
     let (answers, noise_answers) = futures::future::try_join(
-        send(scorer, service, asks, &format!("judge {label}")),
-        send(scorer, service, noises, &format!("noise {label}")),
+        asker.ask(scorer, asks, &format!("judge {label}")),
+        asker.ask(scorer, noises, &format!("noise {label}")),
     )
     .await?;
-    let model = service.identity().label();
+    let model = asker.model();
     let mut traces = vec![None; inputs.len()];
     for (i, (answer, noise)) in answers.into_iter().zip(noise_answers).enumerate() {
         let Some(answer) = answer else { continue };
@@ -322,8 +519,8 @@ async fn run_judge_score(
             // answer; the strict policy first asks for a yes or a no as a word.
             Some(Ok(n)) => scorer
                 .policy
-                .admit(&Expect::YesNo, &n.reply.text)
-                .map(|()| n.reply.text.to_lowercase().contains("yes"))
+                .admit(&Expect::YesNo, &n.reply)
+                .map(|()| n.reply.to_lowercase().contains("yes"))
                 .map_err(off_form),
         };
         values[i] = noisy.and_then(|noisy| {
@@ -333,8 +530,8 @@ async fn run_judge_score(
             if noisy {
                 return Ok(Value::Text(judge.full_score.clone()));
             }
-            scorer.policy.admit(&judge.expect, &a.reply.text).map_err(off_form)?;
-            Ok(Value::Text(a.reply.text))
+            scorer.policy.admit(&judge.expect, &a.reply).map_err(off_form)?;
+            Ok(Value::Text(a.reply))
         });
     }
     Ok((values, traces))
@@ -346,10 +543,17 @@ async fn run_classifier(
     items: &[Item<'_>],
     scorer: &Scorer<'_>,
     label: &str,
-) -> Result<Values, Stop> {
-    let set = &scorer.classifiers;
+) -> Result<(Values, Traces), Stop> {
+    let need = classifier.need();
     let n = inputs.len();
-    let label = format!("{} {label}", classifier.need());
+    let label = format!("{need} {label}");
+    let section = match scorer.source(need) {
+        StepSource::Classifier(section) => section,
+        StepSource::Judge | StepSource::Substitute | StepSource::Reference => {
+            return run_substitute(classifier, inputs, items, scorer, &label).await;
+        }
+    };
+    let set = &scorer.classifiers;
     let texts = || -> Vec<Option<TextRequest>> {
         inputs.iter().map(|i| i.as_ref().ok().map(|v| TextRequest { text: v.as_text() })).collect()
     };
@@ -364,36 +568,71 @@ async fn run_classifier(
             })
             .collect()
     };
-    let values = match classifier {
-        Classifier::Perspective | Classifier::Moderation => {
-            let answers = match (classifier, &set.perspective, &set.moderation) {
-                (Classifier::Perspective, Some(s), _) => send(scorer, s, texts(), &label).await?,
-                (Classifier::Moderation, _, Some(s)) => send(scorer, s, texts(), &label).await?,
-                _ => return Ok(unconfigured(classifier.need(), n).0),
-            };
+    let classify = async |service: &Arc<TextClassifier>, value: fn(&ClassReply) -> Option<Value>| {
+        let answers = send(scorer, service, texts(), &label).await?;
+        Ok::<_, Stop>(fill(
+            answers
+                .into_iter()
+                .map(|a| {
+                    a.map(|r| {
+                        r.and_then(|a| {
+                            value(&a.reply).ok_or_else(|| {
+                                Unscorable::new(
+                                    UnscorableKind::Classifier,
+                                    "the classifier returned no scores",
+                                )
+                            })
+                        })
+                    })
+                })
+                .collect(),
+        ))
+    };
+    let values = match (section, classifier) {
+        ("perspective", _) if let Some(s) = &set.perspective => {
+            let answers = send(scorer, s, texts(), &label).await?;
             fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
         }
-        Classifier::HarmBench => {
-            let Some(service) = &set.harmbench else { return Ok(unconfigured(Need::HarmBench, n).0) };
+        ("moderation", _) if let Some(s) = &set.moderation => {
+            let answers = send(scorer, s, texts(), &label).await?;
+            fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
+        }
+        ("toxicity", _) if let Some(s) = &set.toxicity => {
+            classify(s, |r| r.max_prob().map(Value::Float)).await?
+        }
+        ("action", Classifier::Reject(labels) | Classifier::Follow(labels)) if let Some(s) = &set.action => {
+            let answers = send(scorer, s, texts(), &label).await?;
+            fill(
+                answers
+                    .into_iter()
+                    .map(|a| {
+                        a.map(|r| {
+                            r.and_then(|a| {
+                                let top = a.reply.top().ok_or_else(|| {
+                                    Unscorable::new(
+                                        UnscorableKind::Classifier,
+                                        "the classifier returned no scores",
+                                    )
+                                })?;
+                                Ok(Value::Int(i64::from(labels.iter().any(|l| l == top))))
+                            })
+                        })
+                    })
+                    .collect(),
+            )
+        }
+        ("harmbench", _) if let Some(service) = &set.harmbench => {
             let template =
                 scorer.templates.get("harmbench").map(String::as_str).unwrap_or(HARMBENCH_TEMPLATE);
             let mut prefilled: Vec<Option<Result<Value, Unscorable>>> = vec![None; n];
             let mut requests = Vec::with_capacity(n);
             for (i, (input, item)) in inputs.iter().zip(items).enumerate() {
-                let prompt = input.as_ref().ok().map(|v| {
-                    format_named(template, |name| match name {
-                        "behavior" => Some(item.target.as_text()),
-                        "generation" => Some(v.as_text()),
-                        _ => None,
-                    })
-                });
+                let prompt =
+                    input.as_ref().ok().map(|v| harmbench_prompt(template, item.target, &v.as_text()));
                 match prompt {
                     Some(Ok(prompt)) => requests.push(Some(PromptRequest { prompt })),
-                    Some(Err(e)) => {
-                        prefilled[i] = Some(Err(Unscorable::new(
-                            UnscorableKind::Data,
-                            format!("harmbench template: {e}"),
-                        )));
+                    Some(Err(u)) => {
+                        prefilled[i] = Some(Err(u));
                         requests.push(None);
                     }
                     None => requests.push(None),
@@ -423,18 +662,98 @@ async fn run_classifier(
                 .collect();
             fill(merged)
         }
-        Classifier::Reject(labels) | Classifier::Follow(labels) => {
-            let Some(service) = &set.action else { return Ok(unconfigured(Need::Action, n).0) };
-            let answers = send(scorer, service, texts(), &label).await?;
-            fill(
-                answers
-                    .into_iter()
-                    .map(|a| a.map(|r| r.map(|a| Value::Int(i64::from(labels.contains(&a.reply.label))))))
-                    .collect(),
-            )
-        }
+        _ => return Ok(unconfigured(scorer, need, n)),
     };
-    Ok(values)
+    Ok((values, vec![None; n]))
+}
+
+fn harmbench_prompt(template: &str, behavior: &Target, generation: &str) -> Result<String, Unscorable> {
+    format_named(template, |name| match name {
+        "behavior" => Some(behavior.as_text()),
+        "generation" => Some(generation.to_string()),
+        _ => None,
+    })
+    .map_err(|e| Unscorable::new(UnscorableKind::Data, format!("harmbench template: {e}")))
+}
+
+/// A classifier step answered in words: by the judge with a substitute prompt, or by the
+/// reference scorers in the same answer form.
+async fn run_substitute(
+    classifier: &Classifier,
+    inputs: &Values,
+    items: &[Item<'_>],
+    scorer: &Scorer<'_>,
+    label: &str,
+) -> Result<(Values, Traces), Stop> {
+    let n = inputs.len();
+    let Some(asker) = Asker::of(scorer, classifier.need()) else {
+        return Ok(unconfigured(scorer, classifier.need(), n));
+    };
+    let (name, default) = substitute::prompt_for(classifier);
+    let template = scorer.templates.get(name).map(String::as_str).unwrap_or(default);
+    let mut values: Values = Vec::with_capacity(n);
+    let mut asks = Vec::with_capacity(n);
+    for (input, item) in inputs.iter().zip(items) {
+        let asked = input.as_ref().map_err(Clone::clone).and_then(|v| {
+            let pred = v.as_text();
+            let (prompt, case) = match classifier {
+                Classifier::HarmBench => {
+                    (harmbench_prompt(template, item.target, &pred)?, Case::HarmBench { pred })
+                }
+                _ => {
+                    let prompt = format_named(template, |slot| (slot == "text").then(|| pred.clone()))
+                        .map_err(|e| {
+                            Unscorable::new(UnscorableKind::Data, format!("{name} template: {e}"))
+                        })?;
+                    let case = match classifier {
+                        Classifier::Perspective | Classifier::Moderation => Case::Toxicity { pred },
+                        _ => Case::Action { pred },
+                    };
+                    (prompt, case)
+                }
+            };
+            Ok(Ask { prompt, max_tokens: substitute::MAX_TOKENS, case })
+        });
+        match asked {
+            Ok(ask) => {
+                asks.push(Some(ask));
+                values.push(Ok(Value::Int(0)));
+            }
+            Err(u) => {
+                asks.push(None);
+                values.push(Err(u));
+            }
+        }
+    }
+    let answers = asker.ask(scorer, asks, label).await?;
+    let model = asker.model();
+    let mut traces = vec![None; n];
+    for (i, answer) in answers.into_iter().enumerate() {
+        let Some(answer) = answer else { continue };
+        values[i] = answer.and_then(|a| {
+            let value = match classifier {
+                Classifier::Perspective | Classifier::Moderation => {
+                    substitute::toxicity(&a.reply).map(Value::Float)
+                }
+                Classifier::HarmBench => substitute::harmbench(&a.reply).map(Value::Int),
+                Classifier::Reject(labels) | Classifier::Follow(labels) => {
+                    substitute::action(&a.reply).map(|l| Value::Int(i64::from(labels.contains(&l))))
+                }
+            };
+            let value = value.ok_or_else(|| {
+                Unscorable::new(
+                    UnscorableKind::Judge,
+                    format!(
+                        "the {name} answer {:?} is not in the form asked for",
+                        a.reply.chars().take(80).collect::<String>()
+                    ),
+                )
+            })?;
+            traces[i] = Some(JudgeTrace::new(model.clone(), template, substitute::MAX_TOKENS, a.fingerprint));
+            Ok(value)
+        });
+    }
+    Ok((values, traces))
 }
 
 #[cfg(test)]

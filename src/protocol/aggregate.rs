@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::core::ScorerProfile;
 use crate::core::rng::Rng;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::tasks::{SubAspect, Task, TaskResults};
@@ -61,6 +62,14 @@ pub struct TaskSummary {
     pub unscorable_rate: f64,
     /// What the task needs configured (`judge`, classifier sections) that is not.
     pub needs: Vec<String>,
+    /// The scorer profile that answered its judge and classifier steps (none for a task
+    /// scored by rules alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorers: Option<ScorerProfile>,
+    /// Who answered each kind of step (`judge`, `perspective`, `action`, ...), as
+    /// `Scorer::scored_by` words it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scored_by: BTreeMap<String, String>,
     /// The score script's numbers per split.
     pub splits: BTreeMap<String, BTreeMap<String, Option<f64>>>,
     /// The bootstrap replicate values (not written out).
@@ -141,6 +150,8 @@ pub fn task_summary(
         unscorable,
         unscorable_rate: if samples == 0 { 0.0 } else { unscorable as f64 / samples as f64 },
         needs,
+        scorers: None,
+        scored_by: BTreeMap::new(),
         splits: scored.parts,
         replicates: replicate_values,
     }
@@ -446,6 +457,8 @@ mod tests {
             unscorable: 0,
             unscorable_rate: 0.0,
             needs: vec![],
+            scorers: None,
+            scored_by: BTreeMap::new(),
             splits: BTreeMap::new(),
             replicates: vec![],
         }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::core::ScorerProfile;
 use crate::pipeline::{ModelRecord, RunRecord};
 use crate::protocol::aggregate::{self, ModelSummary};
 use crate::protocol::scoring::SplitScores;
@@ -94,6 +95,9 @@ pub struct Delta {
     pub ci: Option<[f64; 2]>,
     /// Shared samples (for tasks; 0 for sub-aspects and the overall score).
     pub shared: usize,
+    /// Why there is no difference, when the two were scored by different scorer profiles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Every paired difference of one model against the reference model.
@@ -117,20 +121,23 @@ pub fn comparisons(runs: &Runs) -> Vec<Comparison> {
             let mut deltas = Vec::new();
             let mut mine = Vec::new();
             let mut theirs = Vec::new();
+            let (pa, pb) = (profile(m), profile(reference));
             for task in &runs.tasks {
                 let id = task.info().id;
                 let (a, b) = shared(&m.splits(id), &reference.splits(id));
+                // Scores from two scorer profiles measure different things: not compared.
+                let apart = pa != pb && !task.needs().is_empty();
+                let (a, b) = if apart { (Vec::new(), Vec::new()) } else { (a, b) };
                 let shared_n: usize = a.iter().map(|s| s.samples.len()).sum();
                 let sa = aggregate::task_summary(task.as_ref(), &a, runs.seed, runs.replicates, Vec::new());
                 let sb = aggregate::task_summary(task.as_ref(), &b, runs.seed, runs.replicates, Vec::new());
-                deltas.push(delta(
-                    task.info().id,
-                    sa.score,
-                    sb.score,
-                    &sa.replicates,
-                    &sb.replicates,
-                    shared_n,
-                ));
+                let mut d =
+                    delta(task.info().id, sa.score, sb.score, &sa.replicates, &sb.replicates, shared_n);
+                if apart {
+                    d.note =
+                        Some(format!("scored with different scorer profiles ({pa} and {pb}): not compared"));
+                }
+                deltas.push(d);
                 mine.push(sa);
                 theirs.push(sb);
             }
@@ -171,7 +178,13 @@ fn delta(
         delta: a.zip(b).map(|(a, b)| a - b),
         ci: aggregate::interval(&diffs),
         shared,
+        note: None,
     }
+}
+
+/// The scorer profile of a model's run (`original` for runs made before profiles existed).
+fn profile(m: &RunModel) -> ScorerProfile {
+    m.run.manifest.scorers.unwrap_or_default()
 }
 
 /// The two models' splits restricted to the samples both answered (same ids), in the same order.

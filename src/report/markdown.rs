@@ -60,6 +60,15 @@ pub fn render(page: &Page) -> String {
     let rates: Vec<String> =
         page.models.iter().map(|m| format!("{:.1}%", 100.0 * m.unscorable_rate)).collect();
     let _ = writeln!(md, "| *unscorable* | {} |", rates.join(" | "));
+    if !page.scorer_profiles.is_empty() {
+        let legend: Vec<String> = page.scorer_profiles.iter().map(|p| cell(p)).collect();
+        let _ = writeln!(
+            md,
+            "\nA task scored by a judge or classifier names its scorer profile ({}); who answered each \
+             step is in `summary.json` (`scored_by`). Scores are comparable only within one profile.",
+            legend.join(", ")
+        );
+    }
 
     let _ = writeln!(md, "\n## Answer health\n\n{}", header(""));
     let row = |name: &str, f: &dyn Fn(&super::page::ModelEntry) -> String| {
@@ -213,10 +222,11 @@ fn task_cell(t: &TaskSummary) -> String {
     } else {
         String::new()
     };
+    let by = t.scorers.map(|p| format!(" · {p}")).unwrap_or_default();
     match (t.score, &t.missing) {
         (Some(s), _) => match t.ci {
-            Some([l, h]) => format!("{s:.2} [{l:.1}, {h:.1}]{unscorable}"),
-            None => format!("{s:.2}{unscorable}"),
+            Some([l, h]) => format!("{s:.2} [{l:.1}, {h:.1}]{unscorable}{by}"),
+            None => format!("{s:.2}{unscorable}{by}"),
         },
         (None, Some(why)) => format!("— {}", cell(&short(why))),
         (None, None) => "—".into(),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs};
+use crate::core::ScorerProfile;
 use crate::pipeline::RunRecord;
 use crate::pipeline::record::Comparability;
 use crate::pipeline::record::Health;
@@ -94,6 +95,15 @@ pub struct Page {
     /// the task (from every run combined, each line once).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub data_warnings: Vec<String>,
+    /// The scorer profiles the scores come from, each as `name = label`.
+    pub scorer_profiles: Vec<String>,
+}
+
+/// The scorer profiles the page's scores come from, each once, in a fixed order.
+pub fn scorer_profiles(page: &Page) -> Vec<ScorerProfile> {
+    let used: std::collections::BTreeSet<&str> =
+        page.models.iter().flat_map(|m| m.tasks.iter().filter_map(|t| t.scorers)).map(|p| p.name()).collect();
+    ScorerProfile::ALL.into_iter().filter(|p| used.contains(p.name())).collect()
 }
 
 /// How many samples per task and model the browser shows.
@@ -132,6 +142,16 @@ pub fn gather(records: &[RunRecord]) -> Page {
         leaderboard: compare::placements(&runs),
         browser: browse(&runs),
         data_warnings: data_warnings(records),
+        scorer_profiles: Vec::new(),
+    }
+    .with_profiles()
+}
+
+impl Page {
+    fn with_profiles(mut self) -> Page {
+        self.scorer_profiles =
+            scorer_profiles(&self).iter().map(|p| format!("{p} = {}", p.label())).collect();
+        self
     }
 }
 

@@ -13,12 +13,18 @@ pub fn render(record: &RunRecord) -> String {
         let s = &m.summary;
         let tag = if s.baseline { " (reference baseline)" } else { "" };
         let _ = writeln!(out, "\n{}{tag}", s.name);
+        if let Some(p) = s.tasks.iter().find_map(|t| t.scorers) {
+            let _ = writeln!(out, "  judged and classified tasks: {p} profile ({})", p.label());
+        }
         for t in &s.tasks {
             let score = match (t.score, &t.missing) {
-                (Some(v), _) => match t.ci {
-                    Some([lo, hi]) => format!("{v:6.2}  [{lo:.2}, {hi:.2}]"),
-                    None => format!("{v:6.2}"),
-                },
+                (Some(v), _) => {
+                    let by = t.scorers.map(|p| format!("  · {p}")).unwrap_or_default();
+                    match t.ci {
+                        Some([lo, hi]) => format!("{v:6.2}  [{lo:.2}, {hi:.2}]{by}"),
+                        None => format!("{v:6.2}{by}"),
+                    }
+                }
                 (None, Some(why)) => format!("   -    {}", short(why)),
                 (None, None) => "   -".to_string(),
             };

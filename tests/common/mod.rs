@@ -262,11 +262,26 @@ impl Respond for LabelFake {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         if self.1 {
+            // vLLM's /v1/completions with `logprobs`: the token and its top alternatives.
             let token = (self.0)(body["prompt"].as_str().unwrap_or_default());
-            ResponseTemplate::new(200).set_body_json(json!({"choices": [{"text": token}]}))
+            let other = if token == "Yes" { "No" } else { "Yes" };
+            let top = json!({token.clone(): -0.1, other: -2.4});
+            ResponseTemplate::new(200).set_body_json(
+                json!({"choices": [{"text": token, "logprobs": {"tokens": [token], "top_logprobs": [top]}}]}),
+            )
         } else {
+            // text-embeddings-inference /predict with raw_scores: every label's logit, sorted by
+            // score, highest first.
+            if body["raw_scores"] != json!(true) {
+                return ResponseTemplate::new(422).set_body_json(json!({"error": "expected raw_scores"}));
+            }
             let label = (self.0)(body["inputs"].as_str().unwrap_or_default());
-            ResponseTemplate::new(200).set_body_json(json!([{"label": label, "score": 0.9}]))
+            let mut all: Vec<Value> = (0..6)
+                .map(|i| format!("LABEL_{i}"))
+                .map(|l| json!({"score": if l == label { 3.0 } else { -1.0 }, "label": l}))
+                .collect();
+            all.sort_by(|a, b| b["score"].as_f64().unwrap().total_cmp(&a["score"].as_f64().unwrap()));
+            ResponseTemplate::new(200).set_body_json(Value::Array(all))
         }
     }
 }
@@ -307,6 +322,7 @@ impl FakeClassifiers {
             perspective: Some(endpoint(p.uri())),
             harmbench: Some(endpoint(format!("{}/v1", h.uri()))),
             action: Some(endpoint(a.uri())),
+            toxicity: None,
         };
         FakeClassifiers { servers: vec![m, p, h, a], config }
     }
@@ -341,6 +357,7 @@ pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Pl
         replicates: 50,
         max_unscorable: 0.2,
         judge_policy: JudgePolicy::Original,
+        scorers: multitrust::core::ScorerProfile::Original,
         allow_blind: false,
         strict: false,
         command: vec![],

@@ -124,12 +124,26 @@ pub struct Judge {
     pub max_tokens: u32,
     /// What the next step needs from the answer (set by the chain).
     pub expect: Expect,
+    /// The sample field the reference scorers compare the answer with, when it is not the
+    /// target (S2's expected keywords).
+    pub compared_with: Option<String>,
 }
 
 impl Judge {
     /// A judge step.
     pub fn new(name: &str, template: &str, max_tokens: u32) -> Judge {
-        Judge { name: name.to_string(), template: template.to_string(), max_tokens, expect: Expect::Any }
+        Judge {
+            name: name.to_string(),
+            template: template.to_string(),
+            max_tokens,
+            expect: Expect::Any,
+            compared_with: None,
+        }
+    }
+
+    /// The same step, with the reference scorers comparing the answer with a sample field.
+    pub fn compared_with(self, field: &str) -> Judge {
+        Judge { compared_with: Some(field.to_string()), ..self }
     }
 
     /// The prompt for one sample.

@@ -9,7 +9,9 @@ pub mod chain;
 pub mod classifier;
 pub mod judge;
 pub mod metrics;
+pub mod reference;
 pub mod rules;
+pub mod substitute;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;

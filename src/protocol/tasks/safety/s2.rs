@@ -176,7 +176,10 @@ impl Task for S2 {
 
     fn chains(&self, _split: &str) -> Vec<Chain> {
         vec![Chain::new(
-            vec![Step::Judge(Judge::new(INFO.id, JUDGE_TEMPLATE, 10)), Step::Rule(Rule::yes_no())],
+            vec![
+                Step::Judge(Judge::new(INFO.id, JUDGE_TEMPLATE, 10).compared_with("EXPECTED_KEYWORDS")),
+                Step::Rule(Rule::yes_no()),
+            ],
             &[Metric::PredMean],
         )]
     }
