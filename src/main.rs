@@ -59,6 +59,10 @@ enum Command {
     /// Write report.html, report.md and summary.json for one or more run directories
     /// (side by side, with paired differences on shared samples).
     Report(ReportArgs),
+    /// Run a downloaded text classifier (a Hugging Face model folder) on texts and print one
+    /// JSON line per text with its logits and probabilities: how to check a classifier before
+    /// configuring it with `provider = "local"`.
+    Classify(ClassifyArgs),
     /// Work with data sets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -283,6 +287,22 @@ struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+struct ClassifyArgs {
+    /// The model folder: config.json, tokenizer.json, model.safetensors.
+    #[arg(long)]
+    model_dir: PathBuf,
+    /// A text to classify (repeatable).
+    #[arg(long, required_unless_present = "jsonl")]
+    text: Vec<String>,
+    /// A file with one {"text": ...} object per line.
+    #[arg(long, conflicts_with = "text")]
+    jsonl: Option<PathBuf>,
+    /// The SHA-256 model.safetensors must have.
+    #[arg(long)]
+    sha256: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct TasksArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -385,6 +405,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Score(args) => score_command(*args, cli.quiet).await,
         Command::Models(args) => models_command(args).await,
         Command::Report(args) => report_command(args),
+        Command::Classify(args) => classify_command(args),
         Command::Data(DataCommand::Synth(args)) => synth_command(args),
         Command::Templates(TemplatesCommand::Import(args)) => import_command(args),
     }
@@ -613,6 +634,51 @@ fn print_summary(record: &RunRecord) -> Result<()> {
     write!(out, "{}", report::terminal::render(record))?;
     out.flush()?;
     Ok(())
+}
+
+fn classify_command(args: ClassifyArgs) -> Result<i32> {
+    use multitrust::backends::local::LocalClassifier;
+    use multitrust::backends::scorers::ClassReply;
+    let texts: Vec<String> = match &args.jsonl {
+        None => args.text.clone(),
+        Some(path) => {
+            let content =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut texts = Vec::new();
+            for (i, line) in content.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let value: serde_json::Value = serde_json::from_str(line)
+                    .with_context(|| format!("{} line {}: not JSON", path.display(), i + 1))?;
+                let text = value.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
+                    anyhow!("{} line {}: expected an object with a string \"text\"", path.display(), i + 1)
+                })?;
+                texts.push(text.to_string());
+            }
+            texts
+        }
+    };
+    let model = LocalClassifier::load(&args.model_dir, args.sha256.as_deref())?;
+    tracing::info!(
+        "{} ({}, {} labels), model.safetensors sha256 {}",
+        args.model_dir.display(),
+        model.model_type(),
+        model.labels().len(),
+        model.weights_sha256()
+    );
+    let mut out = std::io::stdout().lock();
+    for text in texts {
+        let logits = model.logits(&text)?;
+        let reply = ClassReply::from_logits(
+            model.labels().to_vec(),
+            logits.clone(),
+            model.multi_label(),
+            serde_json::Value::Null,
+        );
+        let probs: serde_json::Map<String, serde_json::Value> =
+            reply.labels.iter().zip(&reply.probs).map(|(l, p)| (l.clone(), serde_json::json!(p))).collect();
+        let line = serde_json::json!({"text": text, "logits": logits, "probs": probs});
+        writeln!(out, "{line}")?;
+    }
+    Ok(code::OK)
 }
 
 fn tasks_command(args: TasksArgs) -> Result<i32> {
