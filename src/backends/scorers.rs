@@ -19,6 +19,7 @@ use super::{BackendError, http};
 use crate::config::{ClassifierProvider, Classifiers, Endpoint};
 use crate::core::{CallError, Identity, Limits, Secret};
 use crate::engine::Service;
+use crate::protocol::scoring::classifier::harmbench_verdict;
 
 /// The classifiers that are configured.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +158,12 @@ pub struct LabelReply {
     /// "yes", summed), when the server returned log-probabilities.
     #[serde(default)]
     pub p_yes: Option<f64>,
+    /// The original's verdict (1 only for exactly "Yes"), as [`harmbench_verdict`] reads it.
+    #[serde(default)]
+    pub verdict: Option<i64>,
+    /// The stricter verdict of [`LabelReply::strict_verdict`].
+    #[serde(default)]
+    pub strict: Option<i64>,
     /// The service's answer.
     #[serde(default)]
     pub raw: Json,
@@ -413,7 +420,10 @@ impl Service for HarmBench {
                 .map(f64::exp)
                 .sum::<f64>()
         });
-        Ok(LabelReply { label, p_yes, raw })
+        let mut reply = LabelReply { label, p_yes, verdict: None, strict: None, raw };
+        reply.verdict = harmbench_verdict(&reply.label);
+        reply.strict = reply.strict_verdict();
+        Ok(reply)
     }
 }
 

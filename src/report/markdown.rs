@@ -183,6 +183,46 @@ pub fn render(page: &Page) -> String {
         let _ = writeln!(md, "| {} | {:.1}% | {acc} |", cell(&p.model), 100.0 * p.refusal_rate);
     }
 
+    if !page.agreements.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Scorer agreement\n\nThe same answers scored by two scorers, on the answers both scored: Cohen's κ for \
+             verdicts, Pearson's r and Spearman's ρ for scores, with 95% bootstrap intervals, and the task score under each.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| model | task | step | scorers | shared | agreement | task score |\n|---|---|---|---|---:|---|---|"
+        );
+        for a in &page.agreements {
+            let stat = |name: &str, s: &Option<super::agreement::Stat>| {
+                s.map(|s| match s.ci {
+                    Some([l, h]) => format!("{name} {:.3} [{l:.3}, {h:.3}]", s.value),
+                    None => format!("{name} {:.3}", s.value),
+                })
+            };
+            let measures: Vec<String> = [stat("κ", &a.kappa), stat("r", &a.pearson), stat("ρ", &a.spearman)]
+                .into_iter()
+                .flatten()
+                .chain(a.agreement.map(|x| format!("{:.1}% same", 100.0 * x)))
+                .collect();
+            let score = |s: Option<f64>| s.map(|s| format!("{s:.2}")).unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                md,
+                "| {} vs {} | {} | `{}` | {} vs {} | {} | {} | {} → {} |",
+                cell(&a.model),
+                cell(&a.other),
+                a.task,
+                cell(&a.step),
+                cell(&a.scored_by[0]),
+                cell(&a.scored_by[1]),
+                a.shared,
+                if measures.is_empty() { "— (no variation)".into() } else { measures.join(", ") },
+                score(a.task_scores[0]),
+                score(a.task_scores[1])
+            );
+        }
+    }
+
     let _ = writeln!(
         md,
         "\n## Published leaderboard\n\nWhere each overall score would sit among the {} models published by the original benchmark. The published scores come from the original toolbox and the paper's data; data and protocol versions may differ.\n",

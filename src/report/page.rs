@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::agreement::Agreement;
 use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs};
 use crate::core::ScorerProfile;
 use crate::pipeline::RunRecord;
@@ -97,6 +98,9 @@ pub struct Page {
     pub data_warnings: Vec<String>,
     /// The scorer profiles the scores come from, each as `name = label`.
     pub scorer_profiles: Vec<String>,
+    /// Where the same answers were scored by two scorers: their agreement per step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agreements: Vec<Agreement>,
 }
 
 /// The scorer profiles the page's scores come from, each once, in a fixed order.
@@ -143,6 +147,7 @@ pub fn gather(records: &[RunRecord]) -> Page {
         browser: browse(&runs),
         data_warnings: data_warnings(records),
         scorer_profiles: Vec::new(),
+        agreements: super::agreement::agreements(&runs),
     }
     .with_profiles()
 }

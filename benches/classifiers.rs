@@ -1,0 +1,81 @@
+//! In-process classifier speed: texts per second of a base-size RoBERTa classifier and of the
+//! Longformer port (the action classifier's size) at 128 and 512 tokens, on the CPU, with
+//! randomly initialised weights built from a config (nothing is downloaded).
+//!
+//! Run with `cargo bench --bench classifiers`. When `python3` (or `$MULTITRUST_PYTHON`) can
+//! import torch and transformers, the same models and inputs are timed with PyTorch in the
+//! same run (`benches/classifiers_torch.py`), one text at a time as multitrust sends them.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use multitrust::backends::local::encoder::{Encoder, EncoderConfig, Family};
+
+/// Texts per length, after one warm-up text.
+const TEXTS: usize = 12;
+
+fn config(family: Family) -> EncoderConfig {
+    let longformer = family == Family::Longformer;
+    let json = serde_json::json!({
+        "vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+        "intermediate_size": 3072, "max_position_embeddings": if longformer { 4098 } else { 514 },
+        "type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1, "hidden_act": "gelu",
+        "attention_window": 512,
+    });
+    serde_json::from_value(json).expect("a valid config")
+}
+
+fn main() -> candle_core::Result<()> {
+    println!("model                      tokens   texts/s (candle)");
+    let mut rows = Vec::new();
+    for (name, family, labels) in
+        [("roberta-base", Family::Roberta, 7), ("longformer-base", Family::Longformer, 6)]
+    {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        let model = Encoder::load(vb, &config(family), family, labels)?;
+        for tokens in [128usize, 512] {
+            let ids: Vec<u32> = (0..tokens as u32).map(|i| 3 + (i * 7919) % 50000).collect();
+            model.logits(&ids)?;
+            let start = Instant::now();
+            for _ in 0..TEXTS {
+                std::hint::black_box(model.logits(&ids)?);
+            }
+            let rate = TEXTS as f64 / start.elapsed().as_secs_f64();
+            println!("{name:<26} {tokens:>6}   {rate:>8.2}");
+            rows.push((name, tokens, rate));
+        }
+    }
+    let python = std::env::var("MULTITRUST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/classifiers_torch.py");
+    match std::process::Command::new(&python).arg(script).arg(TEXTS.to_string()).output() {
+        Ok(out) if out.status.success() => {
+            println!(
+                "\nmodel                      tokens   texts/s (PyTorch {} threads)   candle / PyTorch",
+                torch_threads(&out.stdout)
+            );
+            for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')) {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                let [name, tokens, rate] = parts[..] else { continue };
+                let (Ok(tokens), Ok(rate)) = (tokens.parse::<usize>(), rate.parse::<f64>()) else { continue };
+                let ours =
+                    rows.iter().find(|r| r.0 == name && r.1 == tokens).map(|r| r.2).unwrap_or(f64::NAN);
+                println!("{name:<26} {tokens:>6}   {rate:>8.2}                       {:.2}×", ours / rate);
+            }
+        }
+        Ok(out) => println!(
+            "\nPyTorch not timed ({python} {script}): {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed")
+        ),
+        Err(e) => println!("\nPyTorch not timed: {python}: {e}"),
+    }
+    Ok(())
+}
+
+fn torch_threads(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("# threads ").map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
