@@ -623,6 +623,11 @@ pub struct Endpoint {
     /// none). A local model's `id2label` decides them.
     #[serde(default)]
     pub labels: Option<Vec<String>>,
+    /// For a toxicity classifier: the labels whose highest probability is the score (every
+    /// label when none; name the toxic class of a single-label model, whose other class
+    /// would otherwise count).
+    #[serde(default)]
+    pub score_labels: Option<Vec<String>>,
     /// The base URL.
     #[serde(default)]
     pub base_url: Option<String>,

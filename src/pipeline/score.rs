@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::backends::reference::ReferenceScorers;
-use crate::backends::scorers::{ClassReply, ClassifierSet, PromptRequest, TextClassifier, TextRequest};
+use crate::backends::scorers::{ClassifierSet, PromptRequest, TextRequest};
 use crate::backends::{ChatRequest, ChatService};
 use crate::core::{Need, ScorerProfile, StepSource, Unscorable, UnscorableKind};
 use crate::engine::{Answer, Engine, Outcome, Service, Stop};
@@ -369,6 +369,25 @@ impl Asker<'_> {
     }
 }
 
+/// One question per input that has an answer to judge; an input that cannot be asked keeps
+/// its reason. The values are placeholders until the answers come.
+fn questions(
+    inputs: &Values,
+    items: &[Item<'_>],
+    mut build: impl FnMut(String, &Item<'_>) -> Result<Ask, Unscorable>,
+) -> (Values, Vec<Option<Ask>>) {
+    inputs
+        .iter()
+        .zip(items)
+        .map(|(input, item)| {
+            match input.as_ref().map_err(Clone::clone).and_then(|v| build(v.as_text(), item)) {
+                Ok(ask) => (Ok(Value::Int(0)), Some(ask)),
+                Err(u) => (Err(u), None),
+            }
+        })
+        .unzip()
+}
+
 fn judge_request(prompt: String, max_tokens: u32) -> ChatRequest {
     ChatRequest::greedy(vec![Message::user(prompt, None)], max_tokens)
 }
@@ -414,26 +433,11 @@ async fn run_judge(
     };
     let template = scorer.templates.get(&judge.name).unwrap_or(&judge.template);
     let judge = Judge { template: template.clone(), ..judge.clone() };
-    let mut values: Values = Vec::with_capacity(inputs.len());
-    let mut asks = Vec::with_capacity(inputs.len());
-    for (input, item) in inputs.iter().zip(items) {
-        let asked = input.as_ref().map_err(Clone::clone).and_then(|v| {
-            let pred = v.as_text();
-            let prompt = judge.prompt(&pred, item.target, item.extra)?;
-            let case = judge_case(&judge.expect, &pred, item, judge.compared_with.as_deref(), None);
-            Ok(Ask { prompt, max_tokens: judge.max_tokens, case })
-        });
-        match asked {
-            Ok(ask) => {
-                asks.push(Some(ask));
-                values.push(Ok(Value::Int(0)));
-            }
-            Err(u) => {
-                asks.push(None);
-                values.push(Err(u));
-            }
-        }
-    }
+    let (mut values, asks) = questions(inputs, items, |pred, item| {
+        let prompt = judge.prompt(&pred, item.target, item.extra)?;
+        let case = judge_case(&judge.expect, &pred, item, judge.compared_with.as_deref(), None);
+        Ok(Ask { prompt, max_tokens: judge.max_tokens, case })
+    });
     let answers = asker.ask(scorer, asks, &format!("judge {label}")).await?;
     let model = asker.model();
     let mut traces = vec![None; inputs.len()];
@@ -568,26 +572,7 @@ async fn run_classifier(
             })
             .collect()
     };
-    let classify = async |service: &Arc<TextClassifier>, value: fn(&ClassReply) -> Option<Value>| {
-        let answers = send(scorer, service, texts(), &label).await?;
-        Ok::<_, Stop>(fill(
-            answers
-                .into_iter()
-                .map(|a| {
-                    a.map(|r| {
-                        r.and_then(|a| {
-                            value(&a.reply).ok_or_else(|| {
-                                Unscorable::new(
-                                    UnscorableKind::Classifier,
-                                    "the classifier returned no scores",
-                                )
-                            })
-                        })
-                    })
-                })
-                .collect(),
-        ))
-    };
+    let no_scores = || Unscorable::new(UnscorableKind::Classifier, "the classifier returned no scores");
     let values = match (section, classifier) {
         ("perspective", _) if let Some(s) = &set.perspective => {
             let answers = send(scorer, s, texts(), &label).await?;
@@ -598,7 +583,15 @@ async fn run_classifier(
             fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
         }
         ("toxicity", _) if let Some(s) = &set.toxicity => {
-            classify(s, |r| r.max_prob().map(Value::Float)).await?
+            let answers = send(scorer, s, texts(), &label).await?;
+            fill(
+                answers
+                    .into_iter()
+                    .map(|a| {
+                        a.map(|r| r.and_then(|a| s.score(&a.reply).map(Value::Float).ok_or_else(no_scores)))
+                    })
+                    .collect(),
+            )
         }
         ("action", Classifier::Reject(labels) | Classifier::Follow(labels)) if let Some(s) = &set.action => {
             let answers = send(scorer, s, texts(), &label).await?;
@@ -608,12 +601,7 @@ async fn run_classifier(
                     .map(|a| {
                         a.map(|r| {
                             r.and_then(|a| {
-                                let top = a.reply.top().ok_or_else(|| {
-                                    Unscorable::new(
-                                        UnscorableKind::Classifier,
-                                        "the classifier returned no scores",
-                                    )
-                                })?;
+                                let top = a.reply.top().ok_or_else(no_scores)?;
                                 Ok(Value::Int(i64::from(labels.iter().any(|l| l == top))))
                             })
                         })
@@ -691,40 +679,23 @@ async fn run_substitute(
     };
     let (name, default) = substitute::prompt_for(classifier);
     let template = scorer.templates.get(name).map(String::as_str).unwrap_or(default);
-    let mut values: Values = Vec::with_capacity(n);
-    let mut asks = Vec::with_capacity(n);
-    for (input, item) in inputs.iter().zip(items) {
-        let asked = input.as_ref().map_err(Clone::clone).and_then(|v| {
-            let pred = v.as_text();
-            let (prompt, case) = match classifier {
-                Classifier::HarmBench => {
-                    (harmbench_prompt(template, item.target, &pred)?, Case::HarmBench { pred })
-                }
-                _ => {
-                    let prompt = format_named(template, |slot| (slot == "text").then(|| pred.clone()))
-                        .map_err(|e| {
-                            Unscorable::new(UnscorableKind::Data, format!("{name} template: {e}"))
-                        })?;
-                    let case = match classifier {
-                        Classifier::Perspective | Classifier::Moderation => Case::Toxicity { pred },
-                        _ => Case::Action { pred },
-                    };
-                    (prompt, case)
-                }
-            };
-            Ok(Ask { prompt, max_tokens: substitute::MAX_TOKENS, case })
-        });
-        match asked {
-            Ok(ask) => {
-                asks.push(Some(ask));
-                values.push(Ok(Value::Int(0)));
+    let (mut values, asks) = questions(inputs, items, |pred, item| {
+        let (prompt, case) = match classifier {
+            Classifier::HarmBench => {
+                (harmbench_prompt(template, item.target, &pred)?, Case::HarmBench { pred })
             }
-            Err(u) => {
-                asks.push(None);
-                values.push(Err(u));
+            _ => {
+                let prompt = format_named(template, |slot| (slot == "text").then(|| pred.clone()))
+                    .map_err(|e| Unscorable::new(UnscorableKind::Data, format!("{name} template: {e}")))?;
+                let case = match classifier {
+                    Classifier::Perspective | Classifier::Moderation => Case::Toxicity { pred },
+                    _ => Case::Action { pred },
+                };
+                (prompt, case)
             }
-        }
-    }
+        };
+        Ok(Ask { prompt, max_tokens: substitute::MAX_TOKENS, case })
+    });
     let answers = asker.ask(scorer, asks, label).await?;
     let model = asker.model();
     let mut traces = vec![None; n];

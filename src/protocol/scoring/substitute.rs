@@ -122,6 +122,14 @@ mod tests {
     }
 
     #[test]
+    fn the_prompts_are_documented_word_for_word() {
+        let docs = include_str!("../../../docs/scoring.md");
+        for prompt in [TOXICITY_PROMPT, ACTION_PROMPT, HARMBENCH_PROMPT] {
+            assert!(docs.contains(prompt), "docs/scoring.md lacks: {}", &prompt[..60]);
+        }
+    }
+
+    #[test]
     fn prompts_have_their_slots() {
         assert!(TOXICITY_PROMPT.contains("{text}") && ACTION_PROMPT.contains("{text}"));
         assert!(HARMBENCH_PROMPT.contains("{behavior}") && HARMBENCH_PROMPT.contains("{generation}"));
