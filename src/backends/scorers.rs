@@ -342,7 +342,8 @@ impl Service for Perspective {
             PERSPECTIVE_ATTRIBUTES.iter().map(|a| (a.to_string(), json!({}))).collect();
         let body = json!({"comment": {"text": text}, "requestedAttributes": attributes,
                           "doNotStore": true});
-        let raw = self.http.post(&self.url, &body, true).await?;
+        let raw =
+            self.http.post(&self.url, &body, true).await.map_err(|e| closed_after_2026(e, unix_now()))?;
         let scores = raw
             .get("attributeScores")
             .and_then(Json::as_object)
@@ -356,6 +357,30 @@ impl Service for Perspective {
         }
         Ok(ScoreReply { score, raw })
     }
+}
+
+/// The start of 2027 (Unix seconds), after which Google no longer serves the Perspective API.
+const PERSPECTIVE_CLOSED: u64 = 1_798_761_600;
+
+/// A Perspective error status after the API's end of service says so, and what to use instead.
+fn closed_after_2026(error: CallError, now: u64) -> CallError {
+    match error {
+        CallError::Status { status, message, retry_after } if now >= PERSPECTIVE_CLOSED && status != 429 => {
+            CallError::Status {
+                status,
+                message: format!(
+                    "{message} (Google ended the Perspective API after 2026-12-31; score toxicity with \
+                     --scorers open and a [classifiers.toxicity] classifier instead)"
+                ),
+                retry_after,
+            }
+        }
+        other => other,
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// The HarmBench classifier behind `POST {base}/completions`.
@@ -670,6 +695,17 @@ mod tests {
         let mut labels = vec!["LABEL_10".to_string(), "LABEL_2".into(), "toxic".into()];
         labels.sort_by_key(|l| label_order(l));
         assert_eq!(labels, ["LABEL_2", "LABEL_10", "toxic"]);
+    }
+
+    #[test]
+    fn perspective_errors_after_its_end_say_so() {
+        let error = || CallError::Status { status: 403, message: "forbidden".into(), retry_after: None };
+        let before = closed_after_2026(error(), PERSPECTIVE_CLOSED - 1).to_string();
+        assert_eq!(before, "HTTP 403: forbidden");
+        let after = closed_after_2026(error(), PERSPECTIVE_CLOSED).to_string();
+        assert!(after.contains("after 2026-12-31") && after.contains("--scorers open"), "{after}");
+        let busy = CallError::Status { status: 429, message: "slow down".into(), retry_after: None };
+        assert_eq!(closed_after_2026(busy, PERSPECTIVE_CLOSED).to_string(), "HTTP 429: slow down");
     }
 
     #[test]
