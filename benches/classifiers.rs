@@ -27,6 +27,14 @@ fn config(family: Family) -> EncoderConfig {
 }
 
 fn main() -> candle_core::Result<()> {
+    // As the binary does (see `use_every_core_for_classifiers` in main.rs): candle counts the
+    // physical cores it detects, one of this machine's two.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none()
+        && let Ok(n) = std::thread::available_parallelism()
+    {
+        // SAFETY: no other thread has been started yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.get().to_string()) };
+    }
     println!("model                      tokens   texts/s (candle)");
     let mut rows = Vec::new();
     for (name, family, labels) in

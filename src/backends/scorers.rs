@@ -534,7 +534,11 @@ impl TextClassifier {
         default_model: &str,
     ) -> Result<TextClassifier, BackendError> {
         let provider = endpoint.provider.unwrap_or_default();
-        let limits = endpoint.limits().unwrap_or_default();
+        let mut limits = endpoint.limits().unwrap_or_default();
+        if provider == ClassifierProvider::Local && endpoint.concurrency.is_none() {
+            // One text at a time: each forward pass already uses every core.
+            limits.concurrency = 1;
+        }
         let model = endpoint.model.clone().unwrap_or_else(|| default_model.to_string());
         let served = |what: &str| {
             endpoint.base_url.clone().ok_or(BackendError::Missing(format!(
