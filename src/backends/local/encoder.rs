@@ -36,6 +36,13 @@ fn linear(inputs: usize, outputs: usize, vb: VarBuilder) -> Result<Linear> {
     Ok(Linear { weight, bias: vb.get(outputs, "bias")? })
 }
 
+/// Dense layers on the same input joined into one, their outputs side by side.
+fn side_by_side(layers: &[Linear]) -> Result<Linear> {
+    let weights: Vec<&Tensor> = layers.iter().map(|l| &l.weight).collect();
+    let biases: Vec<&Tensor> = layers.iter().map(|l| &l.bias).collect();
+    Ok(Linear { weight: Tensor::cat(&weights, 1)?.contiguous()?, bias: Tensor::cat(&biases, 0)? })
+}
+
 /// The architectures this file runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -122,9 +129,9 @@ struct Embeddings {
 }
 
 struct Attention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// The query, key and value projections side by side (`[hidden, 3 × hidden]`): one matrix
+    /// product instead of three.
+    qkv: Linear,
     /// Longformer's projections for the global first token.
     global: Option<(Linear, Linear, Linear)>,
     /// Longformer's one-sided window.
@@ -202,9 +209,11 @@ impl Encoder {
             };
             layers.push(Layer {
                 attention: Attention {
-                    query: linear(h, h, s.pp("query"))?,
-                    key: linear(h, h, s.pp("key"))?,
-                    value: linear(h, h, s.pp("value"))?,
+                    qkv: side_by_side(&[
+                        linear(h, h, s.pp("query"))?,
+                        linear(h, h, s.pp("key"))?,
+                        linear(h, h, s.pp("value"))?,
+                    ])?,
                     global,
                     half_window,
                     output: linear(h, h, l.pp("attention.output.dense"))?,
@@ -275,9 +284,10 @@ impl Attention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (n, h) = x.dims2()?;
         let scale = 1.0 / ((h / self.heads) as f64).sqrt();
-        let q = (self.split(&self.query.forward(x)?)? * scale)?;
-        let k = self.split(&self.key.forward(x)?)?;
-        let v = self.split(&self.value.forward(x)?)?;
+        let qkv = self.qkv.forward(x)?;
+        let q = (self.split(&qkv.narrow(1, 0, h)?)? * scale)?;
+        let k = self.split(&qkv.narrow(1, h, h)?)?;
+        let v = self.split(&qkv.narrow(1, 2 * h, h)?)?;
         let context = match self.half_window {
             Some(w) if n > w + 1 => windowed(&q, &k, &v, w)?,
             _ => attend(&q, &k, &v, None)?,
