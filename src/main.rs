@@ -686,13 +686,13 @@ fn classify_command(args: ClassifyArgs) -> Result<i32> {
         let logits = model.logits(&text)?;
         let reply = ClassReply::from_logits(
             model.labels().to_vec(),
-            logits.clone(),
+            logits,
             model.multi_label(),
             serde_json::Value::Null,
         );
         let probs: serde_json::Map<String, serde_json::Value> =
             reply.labels.iter().zip(&reply.probs).map(|(l, p)| (l.clone(), serde_json::json!(p))).collect();
-        let line = serde_json::json!({"text": text, "logits": logits, "probs": probs});
+        let line = serde_json::json!({"text": text, "logits": reply.logits, "probs": probs});
         writeln!(out, "{line}")?;
     }
     Ok(code::OK)

@@ -112,6 +112,18 @@ impl ClassifierSet {
         Ok(())
     }
 
+    /// The identity of the classifier a `[classifiers.NAME]` section configures, if it does.
+    pub fn identity_of(&self, section: &str) -> Option<&Identity> {
+        match section {
+            "perspective" => self.perspective.as_ref().map(|s| &s.identity),
+            "moderation" => self.moderation.as_ref().map(|s| &s.identity),
+            "harmbench" => self.harmbench.as_ref().map(|s| &s.identity),
+            "action" => self.action.as_ref().map(|s| &s.identity),
+            "toxicity" => self.toxicity.as_ref().map(|s| &s.identity),
+            _ => None,
+        }
+    }
+
     /// The identities of the configured classifiers, for the run manifest.
     pub fn identities(&self) -> Vec<Identity> {
         let mut out = Vec::new();

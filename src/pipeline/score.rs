@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::backends::reference::ReferenceScorers;
-use crate::backends::scorers::{ClassifierSet, PromptRequest, TextRequest};
+use crate::backends::scorers::{ClassifierSet, PromptRequest, ScoreReply, TextRequest};
 use crate::backends::{ChatRequest, ChatService};
 use crate::core::{Need, ScorerProfile, StepSource, Unscorable, UnscorableKind};
 use crate::engine::{Answer, Engine, Outcome, Service, Stop};
@@ -70,7 +70,7 @@ impl<'a> Scorer<'a> {
         match self.source(need) {
             StepSource::Reference => true,
             StepSource::Judge | StepSource::Substitute => self.judge.is_some(),
-            StepSource::Classifier(section) => self.section(section),
+            StepSource::Classifier(section) => self.classifiers.identity_of(section).is_some(),
         }
     }
 
@@ -101,18 +101,6 @@ impl<'a> Scorer<'a> {
         }
     }
 
-    fn section(&self, name: &str) -> bool {
-        let c = &self.classifiers;
-        match name {
-            "perspective" => c.perspective.is_some(),
-            "moderation" => c.moderation.is_some(),
-            "harmbench" => c.harmbench.is_some(),
-            "action" => c.action.is_some(),
-            "toxicity" => c.toxicity.is_some(),
-            _ => false,
-        }
-    }
-
     /// What answers steps of kind `need`, as recorded beside every score (see [`scored_by`]).
     pub fn scored_by(&self, need: Need) -> String {
         scored_by(self.profile, self.judge.as_ref(), &self.classifiers, need)
@@ -133,21 +121,10 @@ pub fn scored_by(
         StepSource::Reference => ScorerProfile::Reference.label().to_string(),
         StepSource::Judge => format!("judge {}", judge()),
         StepSource::Substitute => format!("judge substitute {} (not the {need} classifier)", judge()),
-        StepSource::Classifier(section) => {
-            let c = classifiers;
-            let id = match section {
-                "perspective" => c.perspective.as_ref().map(|s| s.identity().label()),
-                "moderation" => c.moderation.as_ref().map(|s| s.identity().label()),
-                "harmbench" => c.harmbench.as_ref().map(|s| s.identity().label()),
-                "action" => c.action.as_ref().map(|s| s.identity().label()),
-                "toxicity" => c.toxicity.as_ref().map(|s| s.identity().label()),
-                _ => None,
-            };
-            format!(
-                "classifier {}",
-                id.unwrap_or_else(|| format!("[classifiers.{section}] (not configured)"))
-            )
-        }
+        StepSource::Classifier(section) => match classifiers.identity_of(section) {
+            Some(id) => format!("classifier {}", id.label()),
+            None => format!("classifier [classifiers.{section}] (not configured)"),
+        },
     }
 }
 
@@ -573,15 +550,14 @@ async fn run_classifier(
             .collect()
     };
     let no_scores = || Unscorable::new(UnscorableKind::Classifier, "the classifier returned no scores");
+    let scores = |answers: Vec<Option<Outcome<ScoreReply>>>| {
+        fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
+    };
     let values = match (section, classifier) {
         ("perspective", _) if let Some(s) = &set.perspective => {
-            let answers = send(scorer, s, texts(), &label).await?;
-            fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
+            scores(send(scorer, s, texts(), &label).await?)
         }
-        ("moderation", _) if let Some(s) = &set.moderation => {
-            let answers = send(scorer, s, texts(), &label).await?;
-            fill(answers.into_iter().map(|a| a.map(|r| r.map(|a| Value::Float(a.reply.score)))).collect())
-        }
+        ("moderation", _) if let Some(s) = &set.moderation => scores(send(scorer, s, texts(), &label).await?),
         ("toxicity", _) if let Some(s) = &set.toxicity => {
             let answers = send(scorer, s, texts(), &label).await?;
             fill(

@@ -13,6 +13,7 @@ use super::compare::{RunModel, Runs, label};
 use crate::core::Rng;
 use crate::core::ScorerProfile;
 use crate::protocol::aggregate;
+use crate::protocol::scoring::metrics;
 
 /// The agreement of two scorings of one model's answers on one step of one task.
 #[derive(Debug, Clone, Serialize)]
@@ -203,17 +204,11 @@ pub fn cohen_kappa(pairs: &[(f64, f64)]) -> Option<f64> {
     (chance < 1.0).then(|| (observed - chance) / (1.0 - chance))
 }
 
-/// Pearson's correlation; none when either side is constant.
+/// Pearson's correlation of the pairs ([`metrics::pearson`]); none when either side is
+/// constant.
 pub fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
-    let n = pairs.len() as f64;
-    if n < 2.0 {
-        return None;
-    }
-    let (mu, mv) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-    let cov: f64 = pairs.iter().map(|(u, v)| (u - mu) * (v - mv)).sum();
-    let su: f64 = pairs.iter().map(|(u, _)| (u - mu).powi(2)).sum();
-    let sv: f64 = pairs.iter().map(|(_, v)| (v - mv).powi(2)).sum();
-    (su > 0.0 && sv > 0.0).then(|| cov / (su * sv).sqrt())
+    let (xs, ys): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+    metrics::pearson(&xs, &ys)
 }
 
 /// Spearman's correlation: Pearson's on the ranks (ties get their mean rank).
@@ -238,7 +233,7 @@ pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
     };
     let ru = ranks(pairs.iter().map(|p| p.0).collect());
     let rv = ranks(pairs.iter().map(|p| p.1).collect());
-    pearson(&ru.into_iter().zip(rv).collect::<Vec<_>>())
+    metrics::pearson(&ru, &rv)
 }
 
 #[cfg(test)]
