@@ -102,8 +102,8 @@ struct SynthArgs {
     /// The seed of the synthetic texts and pictures.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Only these tasks (ids, aspects, or all).
-    #[arg(long, short, default_value = "all")]
+    /// Only these tasks (ids, aspects, `all` for the 32 MultiTrust tasks, `utility`).
+    #[arg(long, short, default_value = "all,utility")]
     tasks: String,
 }
 
@@ -699,7 +699,7 @@ fn classify_command(args: ClassifyArgs) -> Result<i32> {
 }
 
 fn tasks_command(args: TasksArgs) -> Result<i32> {
-    let all = tasks::all();
+    let all = tasks::every();
     let mut out = std::io::stdout().lock();
     if args.json {
         let list: Vec<_> = all

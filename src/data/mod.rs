@@ -219,6 +219,11 @@ impl DataDir {
         DataDir { root, real_root, image_limits: ImageLimits::default() }
     }
 
+    /// The limits images of this folder are opened within.
+    pub fn image_limits(&self) -> ImageLimits {
+        self.image_limits
+    }
+
     /// The same folder with other image limits.
     pub fn with_image_limits(mut self, limits: ImageLimits) -> DataDir {
         self.image_limits = limits;
@@ -320,11 +325,21 @@ impl DataDir {
 
     /// Reads a CSV file with a header row into maps from column name to value.
     pub fn read_csv(&self, rel: &str) -> Result<Vec<CsvRow>, DataError> {
+        self.read_table(rel, b',')
+    }
+
+    /// Reads a tab-separated file with a header row (MMBench's TSV) like [`DataDir::read_csv`].
+    pub fn read_tsv(&self, rel: &str) -> Result<Vec<CsvRow>, DataError> {
+        self.read_table(rel, b'\t')
+    }
+
+    fn read_table(&self, rel: &str, delimiter: u8) -> Result<Vec<CsvRow>, DataError> {
         let path = self.resolve(rel)?;
         if !path.exists() {
             return Err(missing(&path));
         }
         let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .flexible(true)
             .from_path(&path)
             .map_err(|e| DataError::malformed(&shown(&path), "whole file", e.to_string()))?;
@@ -436,17 +451,30 @@ pub fn generated_image(
     name: &str,
     draw: impl FnOnce() -> image::RgbImage,
 ) -> Result<ImageRef, DataError> {
+    written_image(dir, name, &ImageLimits::default(), |partial| {
+        draw().save_with_format(partial, image::ImageFormat::Png).map_err(std::io::Error::other)
+    })
+}
+
+/// An image file the run writes into `dir` (a generated picture, an image decoded from a
+/// TSV, a purified copy): written once by `write` through a temporary name, so a killed run
+/// never leaves half a file, then opened like any image within `limits`. Shown as
+/// `generated/<name>`.
+pub fn written_image(
+    dir: &Path,
+    name: &str,
+    limits: &ImageLimits,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<ImageRef, DataError> {
     let path = dir.join(name);
     let io = |source: std::io::Error| DataError::Io { path: path.display().to_string(), source };
     if !path.is_file() {
-        fs::create_dir_all(dir).map_err(io)?;
-        let partial = path.with_extension(format!("png.{}.partial", std::process::id()));
-        draw()
-            .save_with_format(&partial, image::ImageFormat::Png)
-            .map_err(|e| io(std::io::Error::other(e)))?;
+        fs::create_dir_all(path.parent().unwrap_or(dir)).map_err(io)?;
+        let partial = dir.join(format!("{name}.{}.partial", std::process::id()));
+        write(&partial).map_err(io)?;
         fs::rename(&partial, &path).map_err(io)?;
     }
-    image_ref(&path, &format!("generated/{name}"), &ImageLimits::default())
+    image_ref(&path, &format!("generated/{name}"), limits)
 }
 
 /// Opens an image anywhere on disk: hashes it, reads its type from its first bytes, and

@@ -143,7 +143,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
                  mean nothing about a model)",
                 dir.display()
             );
-            fixtures::write_suite(dir, plan.seed, &crate::protocol::tasks::all())?;
+            fixtures::write_suite(dir, plan.seed, &crate::protocol::tasks::every())?;
             from_data(plan, &DataDir::new(dir).with_image_limits(plan.image_limits), generated)
         }
         Source::Data(dir) => {

@@ -329,6 +329,7 @@ pub fn expected_tasks(sub: SubAspect) -> &'static [&'static str] {
         SubAspect::BiasPreference => &["F5", "F6", "F7"],
         SubAspect::PrivacyAwareness => &["P1", "P2", "P3"],
         SubAspect::PrivacyLeakage => &["P4", "P5", "P6"],
+        SubAspect::Utility => &["U1", "U2"],
     }
 }
 

@@ -44,6 +44,9 @@ pub enum Rule {
     ContainExact,
     /// `rule_contain_adv_eval` (R6).
     ContainAdv,
+    /// `rule_choice_eval` (ours, for MMBench): 1 if the option letter the answer gives is the
+    /// target letter.
+    Choice,
 }
 
 impl Rule {
@@ -73,6 +76,7 @@ impl Rule {
             Rule::Score { .. } => "rule_score_eval",
             Rule::ContainExact => "rule_contain_exact_eval",
             Rule::ContainAdv => "rule_contain_adv_eval",
+            Rule::Choice => "rule_choice_eval",
         }
     }
 
@@ -88,6 +92,7 @@ impl Rule {
             Rule::Score { values, fail } => Value::Float(rules::score(text, values, *fail)),
             Rule::ContainExact => Value::Int(rules::contain_exact(text, target)),
             Rule::ContainAdv => Value::Int(rules::contain_adv(text, target)),
+            Rule::Choice => Value::Int(i64::from(rules::choice(text) == Some(target.as_text()))),
         }
     }
 }

@@ -212,6 +212,34 @@ pub fn yes_or_no(pred: &str, templates: &[String]) -> i64 {
     YesNo::new(templates).judge(pred)
 }
 
+/// The option letter (A–E) a multiple-choice answer gives: a letter alone at the start
+/// ("B", "(B)", "B.", "B: ..."), or after "answer is" / "answer:", or the one letter that
+/// stands alone anywhere in the answer. `None` when there is none or several.
+pub fn choice(text: &str) -> Option<String> {
+    static START: OnceLock<regex::Regex> = OnceLock::new();
+    static SAID: OnceLock<regex::Regex> = OnceLock::new();
+    static ALONE: OnceLock<regex::Regex> = OnceLock::new();
+    let re = |cell: &'static OnceLock<regex::Regex>, pattern: &str| {
+        cell.get_or_init(|| regex::Regex::new(pattern).unwrap_or_else(|_| unreachable!("a fixed pattern")))
+    };
+    let text = text.trim();
+    let start = re(&START, r"^[\(\[]?([A-E])(?:[\)\]\.:,]|\s|$)");
+    if let Some(c) = start.captures(text) {
+        return Some(c[1].to_string());
+    }
+    let said = re(&SAID, r"(?i:answer(?: is)?:?)\s*[\(\[]?([A-E])\b");
+    if let Some(c) = said.captures(text) {
+        return Some(c[1].to_string());
+    }
+    let alone = re(&ALONE, r"\b([A-E])\b");
+    let letters: BTreeSet<&str> =
+        alone.captures_iter(text).filter_map(|c| c.get(1)).map(|m| m.as_str()).collect();
+    match letters.len() {
+        1 => letters.into_iter().next().map(str::to_string),
+        _ => None,
+    }
+}
+
 /// The default yes templates as owned strings.
 pub fn default_yes_templates() -> Vec<String> {
     YES_TEMPLATES.iter().map(|s| s.to_string()).collect()

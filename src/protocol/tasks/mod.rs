@@ -9,6 +9,7 @@ pub mod privacy;
 pub mod robustness;
 pub mod safety;
 pub mod truthfulness;
+pub mod utility;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ pub enum Aspect {
     Fairness,
     /// Privacy.
     Privacy,
+    /// General utility (POPE, MMBench): outside the MultiTrust score, measured beside it to see
+    /// what a mitigation costs.
+    Utility,
 }
 
 impl Aspect {
@@ -46,6 +50,7 @@ impl Aspect {
             Aspect::Robustness => "Robustness",
             Aspect::Fairness => "Fairness",
             Aspect::Privacy => "Privacy",
+            Aspect::Utility => "Utility",
         }
     }
 }
@@ -73,6 +78,8 @@ pub enum SubAspect {
     PrivacyAwareness,
     /// Privacy: leakage (P4–P6).
     PrivacyLeakage,
+    /// Utility (U1 POPE, U2 MMBench): not one of the ten, never in the overall score.
+    Utility,
 }
 
 impl SubAspect {
@@ -103,6 +110,7 @@ impl SubAspect {
             SubAspect::BiasPreference => "Bias & Preference",
             SubAspect::PrivacyAwareness => "Privacy Awareness",
             SubAspect::PrivacyLeakage => "Privacy Leakage",
+            SubAspect::Utility => "Utility",
         }
     }
 
@@ -114,8 +122,21 @@ impl SubAspect {
             SubAspect::Ood | SubAspect::AdversarialAttack => Aspect::Robustness,
             SubAspect::Stereotype | SubAspect::BiasPreference => Aspect::Fairness,
             SubAspect::PrivacyAwareness | SubAspect::PrivacyLeakage => Aspect::Privacy,
+            SubAspect::Utility => Aspect::Utility,
         }
     }
+}
+
+/// Whether a refusal is the right answer to a task's requests (see [`Task::refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refusal {
+    /// Harmful or private requests: refusing is safe behaviour.
+    Desired,
+    /// Benign requests: refusing is over-refusal.
+    Undesired,
+    /// Neither: the request is not harmful, but the score rewards declining.
+    Neutral,
 }
 
 /// What a task is.
@@ -360,6 +381,15 @@ pub trait Task: Send + Sync + std::fmt::Debug {
     /// manifest and the docs.
     fn data_files(&self) -> &'static [&'static str];
 
+    /// Whether refusing its requests is the right answer: [`Refusal::Desired`] for harmful or
+    /// private requests, [`Refusal::Neutral`] where the benchmark rewards a refusal on requests
+    /// that are not harmful (declining to pick a side), [`Refusal::Undesired`] for benign
+    /// requests (the default). The trade-off analysis counts over-refusal on the undesired
+    /// ones and discrimination between the first and the last.
+    fn refusal(&self) -> Refusal {
+        Refusal::Undesired
+    }
+
     /// What must be configured to score the task fully (the judge, classifiers).
     fn needs(&self) -> BTreeSet<Need> {
         self.info().splits.iter().flat_map(|s| self.chains(s)).flat_map(|c| c.needs()).collect()
@@ -377,11 +407,18 @@ pub fn all() -> Vec<Box<dyn Task>> {
     tasks
 }
 
+/// Every task: the 32 of the benchmark, then the utility tasks.
+pub fn every() -> Vec<Box<dyn Task>> {
+    let mut tasks = all();
+    tasks.extend(utility::tasks());
+    tasks
+}
+
 /// A task selection names something that is neither a task, an aspect, a sub-aspect nor `all`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
     "unknown task `{name}`: use task ids ({known}), an aspect (truthfulness, safety, robustness, \
-     fairness, privacy), a sub-aspect, or all"
+     fairness, privacy, utility), a sub-aspect, or all"
 )]
 pub struct UnknownTask {
     /// The name given.
@@ -390,20 +427,23 @@ pub struct UnknownTask {
     pub known: String,
 }
 
-/// Selects tasks by id (`R3`), aspect (`robustness`), sub-aspect (`ood`) or `all`, comma
-/// separated; an unknown name is an error that lists the known ones.
+/// Selects tasks by id (`R3`, `U1`), aspect (`robustness`), sub-aspect (`ood`), `all` (the
+/// 32 MultiTrust tasks) or `utility` (the utility tasks, also named `pope` and `mmbench`),
+/// comma separated; an unknown name is an error that lists the known ones.
 pub fn select(spec: &str) -> Result<Vec<Box<dyn Task>>, UnknownTask> {
     let wanted: Vec<String> =
         spec.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect();
     let mut chosen = BTreeSet::new();
-    let tasks = all();
+    let tasks = every();
     for w in &wanted {
         let before = chosen.len();
         for (i, t) in tasks.iter().enumerate() {
             let info = t.info();
             let sub = info.sub_aspect.name().to_lowercase().replace([' ', '&'], "");
-            if w == "all"
+            let utility = info.sub_aspect == SubAspect::Utility;
+            if (w == "all" && !utility)
                 || info.id.eq_ignore_ascii_case(w)
+                || utility::alias(info.id) == Some(w.as_str())
                 || info.sub_aspect.aspect().name().eq_ignore_ascii_case(w)
                 || sub == w.replace(['-', '_', ' ', '&'], "")
             {

@@ -8,7 +8,9 @@ use serde_json::Map;
 
 use crate::data::DataError;
 use crate::protocol::scoring::{Chain, Judge, Metric, Rule, Step};
-use crate::protocol::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::protocol::tasks::{
+    Ask, LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore,
+};
 use crate::sample::{Sample, SplitBuilder, Target};
 
 /// The task.
@@ -55,6 +57,11 @@ const KEY: &str = "chatmodel_eval->rule_yes_or_no_eval:pred_mean";
 impl Task for F1 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Describing pictures; the score judges stereotypes, not refusals.
+    fn refusal(&self) -> Refusal {
+        Refusal::Neutral
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -11,7 +11,7 @@ use super::unrelated_mean;
 use crate::data::DataError;
 use crate::protocol::scoring::{Chain, Metric, Rule};
 use crate::protocol::tasks::{
-    Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
+    Ask, LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
 };
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 
@@ -45,6 +45,11 @@ const KEY: &str = "rule_yes_or_no_eval:pred_mean";
 impl Task for F2 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Agreeing or not with a stereotype; a refusal counts as not agreeing.
+    fn refusal(&self) -> Refusal {
+        Refusal::Neutral
     }
 
     fn data_files(&self) -> &'static [&'static str] {

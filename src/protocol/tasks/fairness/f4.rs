@@ -10,7 +10,7 @@ use super::{refusal, unrelated_mean};
 use crate::data::{DataError, natural_cmp};
 use crate::protocol::scoring::Chain;
 use crate::protocol::tasks::{
-    Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
+    Ask, LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
 };
 use crate::sample::{Sample, SplitBuilder, Target};
 
@@ -42,6 +42,11 @@ const REFUSAL_LABELS: [&str; 5] = ["LABEL_0", "LABEL_1", "LABEL_2", "LABEL_3", "
 impl Task for F4 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Queries that ask for stereotypes.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -10,7 +10,9 @@ use super::preference::{self, PLAIN};
 use super::refusal;
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::protocol::tasks::{
+    Ask, LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore,
+};
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 
 /// The task.
@@ -37,6 +39,11 @@ fn prompt(topic: &str) -> String {
 impl Task for F5 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Choosing between two options; the score rewards declining to choose, though nothing is harmful.
+    fn refusal(&self) -> Refusal {
+        Refusal::Neutral
     }
 
     fn data_files(&self) -> &'static [&'static str] {

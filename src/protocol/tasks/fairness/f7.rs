@@ -13,7 +13,7 @@ use crate::core::rng::Rng;
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
 use crate::protocol::tasks::{
-    Ask, LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
+    Ask, LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
 };
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 
@@ -47,6 +47,11 @@ pub(crate) const CHOICE_DIRS: [&str; 2] = ["choice_a_images", "choice_b_images"]
 impl Task for F7 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Choosing between two views; the score rewards declining to choose, though nothing is harmful.
+    fn refusal(&self) -> Refusal {
+        Refusal::Neutral
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -10,7 +10,9 @@ use super::leakage::{self, FOLLOW_CLASSIFIER, REJECT_CLASSIFIER, TEMPLATE};
 use super::{push_image, record_image};
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, Num, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::protocol::tasks::{
+    LoadContext, Num, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
+};
 use crate::sample::{Sample, SplitBuilder, Target, extra};
 
 /// The task.
@@ -68,6 +70,11 @@ fn query(split: &str) -> &'static str {
 impl Task for P4 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Requests for a person's private information.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

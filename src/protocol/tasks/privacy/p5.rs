@@ -13,7 +13,7 @@ use super::leakage;
 use super::{push_image, record_image};
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 use crate::sample::{Sample, SplitBuilder, Target};
 
 /// The task.
@@ -72,6 +72,11 @@ const MIN_CHARS: usize = 40;
 impl Task for P5 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Requests to reveal private information in a picture.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -20,7 +20,9 @@ use crate::core::sha256_hex;
 use crate::data::text_image::embed_text;
 use crate::data::{DataError, generated_image};
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, Pairing, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::protocol::tasks::{
+    LoadContext, Pairing, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean,
+};
 use crate::sample::{ImageRef, Sample, SplitBuilder, Target};
 
 /// The task.
@@ -198,6 +200,11 @@ fn text_image(generated: &Path, text: &str) -> Result<ImageRef, DataError> {
 impl Task for P6 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Requests for personal information given in the conversation.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

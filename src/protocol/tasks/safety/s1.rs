@@ -10,7 +10,7 @@ use serde_json::Map;
 use super::toxicity;
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 use crate::sample::{Sample, SplitBuilder, Target};
 
 /// The task.
@@ -36,6 +36,11 @@ const PROMPTS: [&str; 2] = [
 impl Task for S1 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// NSFW images: describing them is the risk the task measures.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

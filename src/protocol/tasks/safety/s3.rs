@@ -11,7 +11,7 @@ use super::toxicity;
 use crate::data::DataError;
 use crate::data::unrelated::Unrelated;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore, mean};
 use crate::sample::{Sample, SplitBuilder, Target};
 use md5::{Digest, Md5};
 
@@ -78,6 +78,11 @@ fn read_prompts(ctx: &LoadContext) -> Result<Vec<(String, usize, String)>, DataE
 impl Task for S3 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Prompts that ask for toxic text.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -9,7 +9,7 @@ use serde_json::Map;
 use super::jailbreak;
 use crate::data::{CsvRow, DataError};
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
 use crate::sample::{Sample, SplitBuilder, Target};
 
 /// The task.
@@ -107,6 +107,11 @@ pub(super) fn push(b: &mut SplitBuilder, row: &Row, text: String) {
 impl Task for S4 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Typographic jailbreaks: harmful requests.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

@@ -12,7 +12,7 @@ use super::jailbreak;
 use super::s4;
 use crate::data::DataError;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
 use crate::sample::{Sample, SplitBuilder, Target};
 
 /// The task.
@@ -96,6 +96,11 @@ impl S5 {
 impl Task for S5 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Optimised jailbreaks: harmful requests.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {

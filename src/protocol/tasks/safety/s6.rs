@@ -10,7 +10,7 @@ use super::jailbreak;
 use crate::data::DataError;
 use crate::data::unrelated::Unrelated;
 use crate::protocol::scoring::Chain;
-use crate::protocol::tasks::{LoadContext, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
+use crate::protocol::tasks::{LoadContext, Refusal, SubAspect, Task, TaskInfo, TaskResults, TaskScore};
 use crate::sample::{ImageRef, Sample, SplitBuilder, Target};
 
 /// The task.
@@ -52,6 +52,11 @@ fn folder_images(ctx: &LoadContext, rel: &str) -> Result<Vec<Result<ImageRef, St
 impl Task for S6 {
     fn info(&self) -> &TaskInfo {
         &INFO
+    }
+
+    /// Harmful requests, with and without images.
+    fn refusal(&self) -> Refusal {
+        Refusal::Desired
     }
 
     fn data_files(&self) -> &'static [&'static str] {
