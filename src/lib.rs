@@ -14,6 +14,8 @@
 //!   synthetic fixtures;
 //! - [`engine`]: sending requests to services with limits, retries and the response store;
 //! - [`backends`]: the chat clients, the reference baselines and the scorer services;
+//! - [`mitigations`]: methods wrapped around any model (prompts, image purification,
+//!   multi-call pipelines, output guards), MultiTrust-X's third dimension;
 //! - [`pipeline`]: the plan and the one executor behind `run`, `score` and log scoring,
 //!   producing a [`pipeline::RunRecord`];
 //! - [`report`]: the run directory and the reports, rendered from run records.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod core;
 pub mod data;
 pub mod engine;
+pub mod mitigations;
 pub mod pipeline;
 pub mod protocol;
 pub mod report;

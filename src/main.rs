@@ -59,6 +59,9 @@ enum Command {
     /// Write report.html, report.md and summary.json for one or more run directories
     /// (side by side, with paired differences on shared samples).
     Report(ReportArgs),
+    /// List the mitigations: what each does, where it acts, the access and auxiliary models it
+    /// needs, its extra calls per sample and its parameters.
+    Mitigations(TasksArgs),
     /// Run a downloaded text classifier (a Hugging Face model folder) on texts and print one
     /// JSON line per text with its logits and probabilities: how to check a classifier before
     /// configuring it with `provider = "local"`.
@@ -245,6 +248,22 @@ struct RunArgs {
     /// cannot be used (exit code 2).
     #[arg(long)]
     strict: bool,
+    /// Run every model plain and with this mitigation too, as its own row `MODEL+NAME`
+    /// (repeatable; `A+B` stacks them in order; parameters as `jpeg:q=75`). `multitrust
+    /// mitigations` lists them. Adds the utility tasks to `--tasks all`.
+    #[arg(long = "mitigation", value_name = "NAME")]
+    mitigations: Vec<String>,
+    /// The guard model of `output-guard`: a profile name, `PROVIDER:MODEL`, or `moderation`
+    /// (the [classifiers.moderation] endpoint).
+    #[arg(long)]
+    guard: Option<String>,
+    /// Base URL of a `PROVIDER:MODEL` guard.
+    #[arg(long)]
+    guard_base_url: Option<String>,
+    /// Compare every other model with this one (a base model against its fine-tuned or
+    /// aligned variants); mitigated models are compared with their plain model.
+    #[arg(long, value_name = "MODEL")]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +437,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run_command(*args, cli.quiet).await,
         Command::Tasks(args) => tasks_command(args),
+        Command::Mitigations(args) => mitigations_command(args),
         Command::Samples(args) => samples_command(args),
         Command::Score(args) => score_command(*args, cli.quiet).await,
         Command::Models(args) => models_command(args).await,
@@ -471,9 +491,13 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         allow_blind: args.allow_blind,
         strict: args.strict,
         scorers: args.scorers,
+        mitigations: args.mitigations,
+        guard: args.guard,
+        guard_base_url: args.guard_base_url,
+        reference: args.reference,
         command: std::env::args().collect(),
     };
-    let plan = Plan::new(Request::Run(options), &config)?;
+    let plan = Plan::new(Request::Run(Box::new(options)), &config)?;
     execute(plan, quiet).await
 }
 
@@ -694,6 +718,35 @@ fn classify_command(args: ClassifyArgs) -> Result<i32> {
             reply.labels.iter().zip(&reply.probs).map(|(l, p)| (l.clone(), serde_json::json!(p))).collect();
         let line = serde_json::json!({"text": text, "logits": reply.logits, "probs": probs});
         writeln!(out, "{line}")?;
+    }
+    Ok(code::OK)
+}
+
+fn mitigations_command(args: TasksArgs) -> Result<i32> {
+    let all = multitrust::mitigations::all();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        return Ok(code::OK);
+    }
+    for m in all {
+        let hooks: Vec<&str> = m.hooks.iter().map(|h| h.name()).collect();
+        writeln!(
+            out,
+            "{}{}",
+            m.name,
+            if m.params.is_empty() { String::new() } else { format!(" ({})", m.params) }
+        )?;
+        writeln!(out, "    {}", m.summary)?;
+        writeln!(
+            out,
+            "    hooks: {} · access: {} · auxiliary: {} · extra calls per sample: {}",
+            hooks.join(", "),
+            m.access.name(),
+            m.auxiliary,
+            m.extra_calls
+        )?;
+        writeln!(out, "    source: {}", m.source)?;
     }
     Ok(code::OK)
 }

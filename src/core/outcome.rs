@@ -33,6 +33,9 @@ pub enum UnscorableKind {
     NotStored,
     /// The endpoint's circuit breaker is open: too many consecutive failures.
     EndpointDown,
+    /// A mitigation's own step could not be used (a guard answer that is neither safe nor
+    /// unsafe).
+    Mitigation,
 }
 
 impl UnscorableKind {
@@ -51,6 +54,7 @@ impl UnscorableKind {
             UnscorableKind::Unconfigured => "unconfigured",
             UnscorableKind::NotStored => "not_stored",
             UnscorableKind::EndpointDown => "endpoint_down",
+            UnscorableKind::Mitigation => "mitigation",
         }
     }
 }

@@ -11,16 +11,18 @@ use super::load::{Loaded, LoadedTask};
 use super::plan::{ModelPlan, Plan, Source};
 use super::preflight::{self, Sight};
 use super::record::{
-    Answer, Answered, Comparability, Manifest, ModelRecord, RunRecord, RunStatus, SplitRecord, TaskRecord,
+    Answer, Answered, Asking, Comparability, Manifest, ModelRecord, RunRecord, RunStatus, SplitRecord,
+    TaskRecord,
 };
 use super::score::{Scorer, score_split};
 use super::templates;
-use crate::backends::baseline::{self, Baseline};
+use crate::backends::baseline::Baseline;
 use crate::backends::reference::ReferenceScorers;
 use crate::backends::{ChatRequest, ChatResponse, ChatService};
 use crate::config::Profile;
 use crate::core::{Need, ScorerProfile, Unscorable, UnscorableKind};
 use crate::engine::Engine;
+use crate::mitigations::{self, Baselined, Call, Chat, Served, Trace};
 use crate::protocol::aggregate::{self, ModelSummary, TaskSummary};
 use crate::protocol::fixtures;
 use crate::protocol::scoring::SplitScores;
@@ -44,13 +46,30 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
     };
     let sights = preflight_all(plan, loaded, engine).await?;
     let mut models = Vec::new();
+    let mut asking = BTreeMap::new();
     for (m, sight) in plan.models.iter().zip(sights) {
         let tasks_in = loaded.for_model(&m.info.name);
-        let answers = ask(plan, m, tasks_in, engine, &sight).await?;
+        let (answers, seconds) = ask(plan, m, tasks_in, engine, &sight).await?;
         let records = score(plan, tasks_in, answers, &scorer).await?;
-        let summary = summarize(plan, m, &records, tasks_in, &scorer);
+        let mut summary = summarize(plan, m, &records, tasks_in, &scorer);
+        let answered = || {
+            records.iter().flat_map(|t| &t.splits).flat_map(|s| &s.answers).filter_map(|a| a.as_ref().ok())
+        };
+        // An answer without a trace (a plain model's, read back from samples.jsonl) took one
+        // call with the usage it reports.
+        let cost = answered().map(|a| match &a.trace {
+            Some(t) => (t.calls, t.input_tokens, t.output_tokens),
+            None => {
+                let u = a.response.usage.unwrap_or_default();
+                (1, u.input, u.output)
+            }
+        });
+        summary.cost = Some(aggregate::Cost::of(cost));
+        let sent = answered().filter_map(|a| a.trace.as_ref()).map(|t| u64::from(t.sent)).sum();
+        asking.insert(m.info.name.clone(), Asking { sent, seconds });
         let splits: Vec<&SplitRecord> = records.iter().flat_map(|t| &t.splits).collect();
         let mut health = health::assess(&splits, m.info.baseline);
+        health.warnings.extend(m.warnings.iter().cloned());
         if let Sight::Blind(why) = &sight {
             health.warnings.insert(0, format!("the endpoint is blind: {why}"));
         }
@@ -64,9 +83,11 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
     }
     let status = if loaded.errors().is_empty() { RunStatus::Complete } else { RunStatus::Incomplete };
     let ids: Vec<&str> = plan.tasks.iter().map(|t| t.info().id).collect();
+    let mut manifest = manifest(plan, loaded, status);
+    manifest.asking = asking;
     Ok(RunRecord {
         dir: plan.dir(),
-        manifest: manifest(plan, loaded, status),
+        manifest,
         tasks: tasks::select(&ids.join(",")).unwrap_or_default(),
         models,
     })
@@ -108,6 +129,7 @@ pub fn manifest(plan: &Plan, loaded: &Loaded, status: RunStatus) -> Manifest {
         data: loaded.data.clone(),
         tasks: plan.tasks.iter().map(|t| t.info().id.to_string()).collect(),
         comparable: Comparability::default(),
+        asking: BTreeMap::new(),
     };
     m.comparable = comparability(&m, matches!(plan.source, Source::Synthetic(_)));
     m
@@ -163,7 +185,7 @@ pub fn comparability(m: &Manifest, synthetic: bool) -> Comparability {
 
 /// The answer a response gives: the response, unless it has no text and the provider did not
 /// block it, which makes the sample unscorable (kind `empty`).
-pub fn answer_of(response: ChatResponse, fingerprint: Option<String>) -> Answer {
+pub fn answer_of(response: ChatResponse, fingerprint: Option<String>, trace: Option<Trace>) -> Answer {
     if response.text.trim().is_empty() && !response.finish.is_block() {
         let why = match &response.finish_raw {
             Some(f) => format!("the answer has no text (finish reason `{f}`)"),
@@ -171,7 +193,7 @@ pub fn answer_of(response: ChatResponse, fingerprint: Option<String>) -> Answer 
         };
         return Err(Unscorable::new(UnscorableKind::Empty, why));
     }
-    Ok(Answered { response, fingerprint })
+    Ok(Answered { response, fingerprint, trace })
 }
 
 /// The request a model is sent for a sample.
@@ -269,21 +291,25 @@ fn pending<'a>(
 }
 
 /// One model's answer to every loaded sample: `answers[task][split][sample]` (empty for a split
-/// that did not load).
+/// that did not load), and the seconds spent asking.
+///
+/// Every sample to ask goes to one chat: the served model through the engine, or the baseline
+/// answering locally, wrapped in the model's mitigations (none for a plain model).
 async fn ask(
     plan: &Plan,
     m: &ModelPlan,
     tasks_in: &[LoadedTask],
     engine: &Engine,
     sight: &Sight,
-) -> Result<Vec<Vec<Vec<Answer>>>, PipelineError> {
+) -> Result<(Vec<Vec<Vec<Answer>>>, f64), PipelineError> {
     let blind = matches!(sight, Sight::Blind(_)) && !plan.allow_blind;
     let baseline = m.profile.as_ref().filter(|p| p.is_baseline()).and_then(|p| Baseline::from_name(&p.model));
     let service = match &m.profile {
         Some(p) if !p.is_baseline() => Some(Arc::new(ChatService::from_profile(p)?)),
         _ => None,
     };
-    let mut requests = Vec::new();
+    let mut calls = Vec::new();
+    let mut hints = Vec::new();
     let mut slots = Vec::new();
     let mut answers: Vec<Vec<Vec<Answer>>> = Vec::new();
     for (t, (task, lt)) in plan.tasks.iter().zip(tasks_in).enumerate() {
@@ -296,7 +322,7 @@ async fn ask(
             if let Some(given) = &split.answers {
                 let given = given
                     .iter()
-                    .map(|a| a.clone().and_then(|a| answer_of(a.response, a.fingerprint)))
+                    .map(|a| a.clone().and_then(|a| answer_of(a.response, a.fingerprint, a.trace)))
                     .collect();
                 task_answers.push(given);
                 continue;
@@ -305,17 +331,22 @@ async fn ask(
             for (i, sample) in samples.iter().enumerate() {
                 let answer = if let Some(problem) = &sample.problem {
                     Err(problem.clone())
-                } else if let Some(kind) = baseline {
-                    let hint = fixtures::hint(task.info().id, sample);
-                    answer_of(baseline::answer(kind, &hint, plan.seed, &sample.id), None)
-                } else if blind && sample.image().is_some() {
+                } else if blind && baseline.is_none() && sample.image().is_some() {
                     let why = match sight {
                         Sight::Blind(why) => why.clone(),
                         _ => String::new(),
                     };
                     Err(Unscorable::new(UnscorableKind::Blind, format!("not sent: {why}")))
-                } else if let (Some(_), Some(profile)) = (&service, &m.profile) {
-                    requests.push(request(plan, profile, task.as_ref(), sample));
+                } else if let Some(profile) =
+                    m.profile.as_ref().filter(|_| service.is_some() || baseline.is_some())
+                {
+                    calls.push(Call {
+                        request: request(plan, profile, task.as_ref(), sample),
+                        sample: calls.len(),
+                    });
+                    if baseline.is_some() {
+                        hints.push((fixtures::hint(task.info().id, sample), sample.id.as_str()));
+                    }
                     slots.push((t, s, i));
                     Err(Unscorable::new(UnscorableKind::Transport, "not answered"))
                 } else {
@@ -327,15 +358,22 @@ async fn ask(
         }
         answers.push(task_answers);
     }
-    if let Some(service) = &service
-        && !requests.is_empty()
-    {
-        let replies = engine.run(service, requests, &m.info.name).await?;
+    let started = std::time::Instant::now();
+    if !calls.is_empty() {
+        let base: Box<dyn Chat + '_> = match (&service, baseline) {
+            (Some(service), _) => {
+                Box::new(Served { engine, service: service.clone(), label: m.info.name.clone() })
+            }
+            (None, Some(kind)) => Box::new(Baselined::new(kind, plan.seed, hints.into_iter())),
+            (None, None) => unreachable!("calls are only made for a served model or a baseline"),
+        };
+        let chat = mitigations::wrap(base, &m.stack, engine);
+        let replies = chat.ask(calls).await?;
         for ((t, s, i), reply) in slots.into_iter().zip(replies) {
-            answers[t][s][i] = reply.and_then(|a| answer_of(a.reply, Some(a.fingerprint)));
+            answers[t][s][i] = reply.and_then(|r| answer_of(r.response, r.fingerprint, Some(r.trace)));
         }
     }
-    Ok(answers)
+    Ok((answers, started.elapsed().as_secs_f64()))
 }
 
 /// Scores every loaded split of one model (all at once, so judge requests share the judge's
@@ -428,5 +466,6 @@ fn summarize(
         sub_aspects,
         overall,
         unscorable_rate: if asked == 0 { 0.0 } else { failed as f64 / asked as f64 },
+        cost: None,
     }
 }

@@ -96,7 +96,7 @@ pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<An
         let answer = |text: String| {
             let response =
                 ChatResponse { text, finish: Finish::Stop, finish_raw: None, usage: None, raw: Value::Null };
-            Ok(Answered { response, fingerprint: None })
+            Ok(Answered { response, fingerprint: None, trace: None })
         };
         answers.push(match row.get("pred") {
             Some(Value::String(p)) => answer(p.clone()),

@@ -14,8 +14,9 @@ use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;
 use crate::config::{Config, Profile, Provider, key_values, safe_label};
-use crate::core::{ImageLimits, ScorerProfile};
+use crate::core::{Identity, ImageLimits, ScorerProfile};
 use crate::data::DataDir;
+use crate::mitigations::{self, Guard, Mitigation};
 use crate::protocol::aggregate::DEFAULT_REPLICATES;
 use crate::protocol::scoring::judge::JudgePolicy;
 use crate::protocol::tasks::{self, Task};
@@ -64,6 +65,15 @@ pub struct RunOptions {
     /// The scorer profile (the configuration's, or `reference` for the synthetic default run
     /// with no judge or classifier configured, or `original`, when none).
     pub scorers: Option<ScorerProfile>,
+    /// Mitigation stacks (`safety-prompt`, `jpeg:q=75+ecso`): every model runs plain and with
+    /// each.
+    pub mitigations: Vec<String>,
+    /// The guard of `output-guard`: a profile name, `PROVIDER:MODEL`, or `moderation`.
+    pub guard: Option<String>,
+    /// Base URL of a `PROVIDER:MODEL` guard.
+    pub guard_base_url: Option<String>,
+    /// The model every other plain model is compared with (model variants).
+    pub reference: Option<String>,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -118,7 +128,7 @@ pub struct LogOptions {
 #[derive(Debug, Clone)]
 pub enum Request {
     /// Evaluate models on the data.
-    Run(RunOptions),
+    Run(Box<RunOptions>),
     /// Score a run directory again from its answers.
     Score(ScoreOptions),
     /// Score an original log.
@@ -157,6 +167,22 @@ pub struct ModelPlan {
     /// Its profile: how to reach it (none for a log of the original toolbox, which is never
     /// asked anything).
     pub profile: Option<Profile>,
+    /// The mitigations it runs under, innermost first (empty for the plain model).
+    pub stack: Vec<Arc<dyn Mitigation>>,
+    /// What the run warns about this model before it starts (a guard that is also a scorer).
+    pub warnings: Vec<String>,
+}
+
+impl ModelPlan {
+    /// A plain model from its profile.
+    pub fn plain(profile: Profile) -> ModelPlan {
+        ModelPlan {
+            info: describe(&profile),
+            profile: Some(profile),
+            stack: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// Everything a run needs, checked.
@@ -212,7 +238,7 @@ impl Plan {
     /// keys present for hosted APIs, tasks known, shares in range. Nothing is sent.
     pub fn new(request: Request, config: &Config) -> Result<Plan, PipelineError> {
         match request {
-            Request::Run(o) => Plan::for_run(o, config),
+            Request::Run(o) => Plan::for_run(*o, config),
             Request::Score(o) => Plan::for_score(o, config),
             Request::Log(o) => Plan::for_log(o, config),
         }
@@ -242,6 +268,7 @@ impl Plan {
         known.extend(judge.as_ref().map(|(p, _)| p.clone()));
         let classifiers = ClassifierSet::from_config(&config.classifiers)?;
         classifiers.check_keys()?;
+        let guard = guard(config, &o, &classifiers, &mut known)?;
         let max_unscorable = o.max_unscorable.unwrap_or(config.run.max_unscorable);
         check_share(max_unscorable)?;
         let out = o.out.clone().unwrap_or_else(default_out);
@@ -267,8 +294,29 @@ impl Plan {
                 ScorerProfile::Original
             },
         );
+        let ctx = mitigations::Context {
+            guard,
+            generated: out.join("generated"),
+            image_limits: config.images.limits(),
+        };
+        let scorer_ids: Vec<Identity> = judge
+            .iter()
+            .map(|(_, s)| crate::engine::Service::identity(s.as_ref()).clone())
+            .chain(classifiers.identities())
+            .collect();
+        let models = with_mitigations(models, &o, &ctx, &scorer_ids)?;
+        let mut tasks = tasks::select(&o.tasks)?;
+        let all_named = o.tasks.split(',').any(|t| t.trim().eq_ignore_ascii_case("all"));
+        if all_named && (!o.mitigations.is_empty() || o.reference.is_some()) {
+            tasks.extend(
+                tasks::utility::tasks()
+                    .into_iter()
+                    .filter(|u| !tasks.iter().any(|t| t.info().id == u.info().id))
+                    .collect::<Vec<_>>(),
+            );
+        }
         Ok(Plan {
-            tasks: tasks::select(&o.tasks)?,
+            tasks,
             models,
             judge,
             classifiers,
@@ -396,11 +444,13 @@ impl Plan {
             endpoint: None,
             baseline: false,
             params: BTreeMap::new(),
+            mitigation: None,
+            reference: None,
         };
         let scorers = o.scorers.or(config.scorers).unwrap_or_default();
         Ok(Plan {
             tasks: vec![task],
-            models: vec![ModelPlan { info, profile: None }],
+            models: vec![ModelPlan { info, profile: None, stack: Vec::new(), warnings: Vec::new() }],
             online: judge.is_some()
                 || !classifiers.identities().is_empty()
                 || scorers == ScorerProfile::Reference,
@@ -452,7 +502,7 @@ fn unique_models(profiles: Vec<Profile>) -> Result<Vec<ModelPlan>, PipelineError
                 profile.name
             )));
         }
-        out.push(ModelPlan { info: describe(&profile), profile: Some(profile) });
+        out.push(ModelPlan::plain(profile));
     }
     Ok(out)
 }
@@ -467,6 +517,8 @@ pub fn describe(profile: &Profile) -> ModelInfo {
         endpoint: (!profile.is_baseline()).then(|| profile.base_url()),
         baseline: profile.is_baseline(),
         params: profile.params.clone(),
+        mitigation: None,
+        reference: None,
     }
 }
 
@@ -497,6 +549,96 @@ fn judge(
     }
     let service = Arc::new(ChatService::from_profile(&profile)?);
     Ok(Some((profile, service)))
+}
+
+/// The guard of `output-guard` from `--guard`: `moderation` (the configured moderation
+/// endpoint) or a chat model.
+fn guard(
+    config: &Config,
+    o: &RunOptions,
+    classifiers: &ClassifierSet,
+    known: &mut Vec<Profile>,
+) -> Result<Option<Guard>, PipelineError> {
+    let Some(spec) = &o.guard else { return Ok(None) };
+    if spec == "moderation" {
+        let Some(m) = &classifiers.moderation else {
+            return Err(PipelineError::Usage(
+                "--guard moderation needs [classifiers.moderation] in the configuration".into(),
+            ));
+        };
+        return Ok(Some(Guard::Moderation(m.clone())));
+    }
+    let profile = config.resolve_model(spec, o.guard_base_url.as_deref())?;
+    profile.check_key()?;
+    if profile.is_baseline() {
+        return Err(PipelineError::Usage(format!("--guard {spec}: a baseline cannot be a guard")));
+    }
+    let service = Arc::new(ChatService::from_profile(&profile)?);
+    known.push(profile);
+    Ok(Some(Guard::Chat(service)))
+}
+
+/// The plain models, then each one under every mitigation stack, named `MODEL+STACK` and
+/// compared with its plain model; with `--reference`, every other plain model is compared
+/// with that one. Every stack is checked before anything is sent.
+fn with_mitigations(
+    plain: Vec<ModelPlan>,
+    o: &RunOptions,
+    ctx: &mitigations::Context,
+    scorers: &[Identity],
+) -> Result<Vec<ModelPlan>, PipelineError> {
+    let mut stacks = Vec::new();
+    for spec in &o.mitigations {
+        let stack = mitigations::stack(spec, ctx).map_err(|e| PipelineError::Usage(e.to_string()))?;
+        let name = mitigations::name(&stack);
+        if stacks.iter().any(|(n, _)| *n == name) {
+            return Err(PipelineError::Usage(format!("--mitigation {name} is given twice")));
+        }
+        stacks.push((name, stack));
+    }
+    if let Some(r) = &o.reference
+        && !plain.iter().any(|m| m.info.name == *r)
+    {
+        let names: Vec<&str> = plain.iter().map(|m| m.info.name.as_str()).collect();
+        return Err(PipelineError::Usage(format!(
+            "--reference {r} is not one of the run's models ({}); name it with --model too",
+            names.join(", ")
+        )));
+    }
+    let inflated = |stack: &[Arc<dyn Mitigation>]| -> Vec<String> {
+        let guard = ctx.guard.as_ref().filter(|_| stack.iter().any(|m| m.info().name == "output-guard"));
+        match guard {
+            Some(g) if scorers.iter().any(|s| s == g.identity()) => vec![format!(
+                "the guard {} is also a scorer of this run: its scores are inflated; use a different \
+                 guard or judge",
+                g.identity().label()
+            )],
+            _ => Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    for mut m in plain.iter().cloned() {
+        if o.reference.as_ref().is_some_and(|r| *r != m.info.name) {
+            m.info.reference = o.reference.clone();
+        }
+        out.push(m);
+    }
+    for (name, stack) in &stacks {
+        for m in &plain {
+            let full = format!("{}+{name}", m.info.name);
+            let mut info = m.info.clone();
+            info.label = safe_label(&full);
+            info.name = full;
+            info.mitigation = Some(name.clone());
+            info.reference = Some(m.info.name.clone());
+            let warnings = inflated(stack);
+            for w in &warnings {
+                tracing::warn!("{}: {w}", info.name);
+            }
+            out.push(ModelPlan { info, profile: m.profile.clone(), stack: stack.clone(), warnings });
+        }
+    }
+    Ok(out)
 }
 
 /// Checks that a share is within [0, 1].

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use crate::backends::ChatResponse;
 use crate::core::{Identity, ScorerProfile, Unscorable};
 use crate::data::DataWarning;
+use crate::mitigations::Trace;
 use crate::protocol::aggregate::ModelSummary;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -28,6 +29,9 @@ pub struct Answered {
     pub response: ChatResponse,
     /// The request fingerprint, when the answer went through the engine.
     pub fingerprint: Option<String>,
+    /// What answering took (calls, tokens, what each mitigation did), when it was asked in
+    /// this run or recorded by it.
+    pub trace: Option<Trace>,
 }
 
 /// How far a run got.
@@ -80,6 +84,14 @@ pub struct ModelInfo {
     /// Extra body parameters, part of every fingerprint.
     #[serde(default)]
     pub params: BTreeMap<String, Json>,
+    /// The mitigation stack it runs under (`safety-prompt`, `jpeg:q=75+ecso`), if any: the
+    /// model is then `PLAIN+STACK`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigation: Option<String>,
+    /// The model its trade-off is measured against: the plain model for a mitigated one, the
+    /// `--reference` model for a variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// Where the prompt texts of one template came from.
@@ -205,6 +217,19 @@ pub struct Manifest {
     /// Whether the scores can be compared with the published ones.
     #[serde(default)]
     pub comparable: Comparability,
+    /// Per model, what asking it took in this run: calls sent and wall time (these depend on
+    /// what the store held, so they are kept here and not in `summary.json`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub asking: BTreeMap<String, Asking>,
+}
+
+/// What asking one model took in one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Asking {
+    /// Calls sent (not found in the store), to the model and to auxiliary models.
+    pub sent: u64,
+    /// Wall-clock seconds spent asking.
+    pub seconds: f64,
 }
 
 /// The most frequent answer of a model.

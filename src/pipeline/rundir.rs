@@ -74,6 +74,10 @@ pub struct SampleLine {
     /// Token usage, when reported.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// For a mitigated model: the calls and tokens the answer took and what each mitigation
+    /// did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::mitigations::Trace>,
     /// `scored` or `unscorable`.
     pub outcome: String,
     /// The kind of the failure, when unscorable.
@@ -134,6 +138,7 @@ impl SampleLine {
                     raw: Json::Null,
                 },
                 fingerprint: self.fingerprint.clone(),
+                trace: self.trace.clone(),
             }),
             None => Err(self
                 .failure()
@@ -165,6 +170,8 @@ pub fn load_record(dir: &Path) -> Result<RunRecord, PipelineError> {
             endpoint: None,
             baseline: summary.baseline,
             params: BTreeMap::new(),
+            mitigation: None,
+            reference: None,
         });
         let task_records = task_records(&lines, &summary.name, &tasks);
         models.push(ModelRecord { info, tasks: task_records, summary, health });

@@ -115,6 +115,43 @@ pub struct ModelSummary {
     pub overall: Combined,
     /// Samples that ended unscorable by a failure, over all samples asked.
     pub unscorable_rate: f64,
+    /// What asking the model took, when it was asked in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+}
+
+/// What answering took for one model: calls (to the model and to a mitigation's auxiliary
+/// models) and tokens, over the samples answered. The same for the same answers, wherever
+/// they came from (sent calls and wall time are in `run.json`'s `asking`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Cost {
+    /// Samples answered.
+    pub samples: usize,
+    /// Calls, from the store or sent.
+    pub calls: u64,
+    /// Prompt tokens, as reported.
+    pub input_tokens: u64,
+    /// Generated tokens, as reported.
+    pub output_tokens: u64,
+}
+
+impl Cost {
+    /// The cost of answers given as (calls, input tokens, output tokens).
+    pub fn of(answers: impl Iterator<Item = (u32, u64, u64)>) -> Cost {
+        let mut c = Cost::default();
+        for (calls, input, output) in answers {
+            c.samples += 1;
+            c.calls += u64::from(calls);
+            c.input_tokens += input;
+            c.output_tokens += output;
+        }
+        c
+    }
+
+    /// A total per answered sample (0 with none).
+    pub fn per_sample(&self, total: f64) -> f64 {
+        if self.samples == 0 { 0.0 } else { total / self.samples as f64 }
+    }
 }
 
 /// Scores one task for one model, with its bootstrap interval.

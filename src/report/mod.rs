@@ -174,6 +174,9 @@ pub fn sample_lines<'a>(
                 response: answered.map(|a| a.response.text.clone()),
                 finish: answered.map(|a| a.response.finish.clone()),
                 usage: answered.and_then(|a| a.response.usage),
+                trace: answered
+                    .and_then(|a| a.trace.clone())
+                    .filter(|t| model.info.mitigation.is_some() || !t.steps.is_empty()),
                 outcome: if failure.is_some() { "unscorable" } else { "scored" }.to_string(),
                 kind: failure.map(|u| u.kind),
                 reason: failure.map(|u| u.reason.clone()),

@@ -16,7 +16,6 @@ use multitrust::backends::scorers::ClassifierSet;
 use multitrust::config::{Classifiers, Endpoint, Profile};
 use multitrust::data::DataDir;
 use multitrust::engine::Engine;
-use multitrust::pipeline::plan::describe;
 use multitrust::pipeline::{self, ModelPlan, PipelineError, Plan, RunRecord, RunStatus, Source};
 use multitrust::protocol::aggregate::ModelSummary;
 use multitrust::protocol::scoring::judge::JudgePolicy;
@@ -342,7 +341,7 @@ pub fn synth(data: &Path, task_ids: &str) {
 pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Plan {
     Plan {
         tasks: tasks::select(task_ids).unwrap(),
-        models: models.into_iter().map(|p| ModelPlan { info: describe(&p), profile: Some(p) }).collect(),
+        models: models.into_iter().map(ModelPlan::plain).collect(),
         judge: None,
         classifiers: ClassifierSet::default(),
         templates: Default::default(),
