@@ -93,6 +93,8 @@ pub struct Delta {
     pub delta: Option<f64>,
     /// The 95% interval of the paired bootstrap.
     pub ci: Option<[f64; 2]>,
+    /// Whether the interval excludes zero: only then is the difference called a change.
+    pub changed: bool,
     /// Shared samples (for tasks; 0 for sub-aspects and the overall score).
     pub shared: usize,
     /// Why there is no difference, when the two were scored by different scorer profiles.
@@ -117,40 +119,72 @@ pub fn comparisons(runs: &Runs) -> Vec<Comparison> {
     runs.models
         .iter()
         .skip(1)
-        .map(|m| {
-            let mut deltas = Vec::new();
-            let mut mine = Vec::new();
-            let mut theirs = Vec::new();
-            let (pa, pb) = (profile(m), profile(reference));
-            for task in &runs.tasks {
-                let id = task.info().id;
-                let (a, b) = shared(&m.splits(id), &reference.splits(id));
-                // Scores from two scorer profiles measure different things: not compared.
-                let apart = pa != pb && !task.needs().is_empty();
-                let (a, b) = if apart { (Vec::new(), Vec::new()) } else { (a, b) };
-                let shared_n: usize = a.iter().map(|s| s.samples.len()).sum();
-                let sa = aggregate::task_summary(task.as_ref(), &a, runs.seed, runs.replicates, Vec::new());
-                let sb = aggregate::task_summary(task.as_ref(), &b, runs.seed, runs.replicates, Vec::new());
-                let mut d =
-                    delta(task.info().id, sa.score, sb.score, &sa.replicates, &sb.replicates, shared_n);
-                if apart {
-                    d.note =
-                        Some(format!("scored with different scorer profiles ({pa} and {pb}): not compared"));
-                }
-                deltas.push(d);
-                mine.push(sa);
-                theirs.push(sb);
-            }
-            let (subs_a, overall_a) = aggregate::scoreboard(&mine);
-            let (subs_b, overall_b) = aggregate::scoreboard(&theirs);
-            for (x, y) in subs_a.iter().zip(&subs_b).chain([(&overall_a, &overall_b)]) {
-                let name =
-                    if x.partial || y.partial { format!("{} (partial)", x.name) } else { x.name.clone() };
-                deltas.push(delta(&name, x.score, y.score, &x.replicates, &y.replicates, 0));
-            }
-            Comparison { model: label(m, runs), reference: label(reference, runs), deltas }
+        .map(|m| Comparison {
+            model: label(m, runs),
+            reference: label(reference, runs),
+            deltas: paired(m, reference, runs).deltas(),
         })
         .collect()
+}
+
+/// Two models scored on the samples they share: per task, then sub-aspect and overall, with
+/// the bootstrap replicates of both (the same draws, so their differences are paired).
+#[derive(Debug)]
+pub struct Paired {
+    /// Per task: its delta, with the note when the two are not compared.
+    pub tasks: Vec<Delta>,
+    /// The model's sub-aspect scores on the shared samples.
+    pub subs: Vec<aggregate::Combined>,
+    /// The reference's.
+    pub reference_subs: Vec<aggregate::Combined>,
+    /// The model's overall score on the shared samples.
+    pub overall: aggregate::Combined,
+    /// The reference's.
+    pub reference_overall: aggregate::Combined,
+    /// Per task id, both task summaries on the shared samples (the model's first).
+    pub summaries: Vec<(aggregate::TaskSummary, aggregate::TaskSummary)>,
+}
+
+impl Paired {
+    /// Per task, then per sub-aspect, then overall.
+    pub fn deltas(&self) -> Vec<Delta> {
+        let mut out = self.tasks.clone();
+        for (x, y) in
+            self.subs.iter().zip(&self.reference_subs).chain([(&self.overall, &self.reference_overall)])
+        {
+            let name = if x.partial || y.partial { format!("{} (partial)", x.name) } else { x.name.clone() };
+            out.push(delta(&name, x.score, y.score, &x.replicates, &y.replicates, 0));
+        }
+        out
+    }
+}
+
+/// Scores a model and a reference on the samples they share.
+pub fn paired(m: &RunModel, reference: &RunModel, runs: &Runs) -> Paired {
+    let mut tasks = Vec::new();
+    let mut summaries = Vec::new();
+    let (pa, pb) = (profile(m), profile(reference));
+    for task in &runs.tasks {
+        let id = task.info().id;
+        let (a, b) = shared(&m.splits(id), &reference.splits(id));
+        // Scores from two scorer profiles measure different things: not compared.
+        let apart = pa != pb && !task.needs().is_empty();
+        let (a, b) = if apart { (Vec::new(), Vec::new()) } else { (a, b) };
+        let shared_n: usize = a.iter().map(|s| s.samples.len()).sum();
+        let sa = aggregate::task_summary(task.as_ref(), &a, runs.seed, runs.replicates, Vec::new());
+        let sb = aggregate::task_summary(task.as_ref(), &b, runs.seed, runs.replicates, Vec::new());
+        let mut d = delta(task.info().id, sa.score, sb.score, &sa.replicates, &sb.replicates, shared_n);
+        if apart {
+            d.note = Some(format!("scored with different scorer profiles ({pa} and {pb}): not compared"));
+        }
+        tasks.push(d);
+        summaries.push((sa, sb));
+    }
+    let mine: Vec<_> = summaries.iter().map(|(a, _)| a.clone()).collect();
+    let theirs: Vec<_> = summaries.iter().map(|(_, b)| b.clone()).collect();
+    let (subs, overall) = aggregate::scoreboard(&mine);
+    let (reference_subs, reference_overall) = aggregate::scoreboard(&theirs);
+    Paired { tasks, subs, reference_subs, overall, reference_overall, summaries }
 }
 
 /// A model's name in a report: its name, with its run when several runs are combined.
@@ -164,7 +198,8 @@ pub fn label(m: &RunModel, runs: &Runs) -> String {
     }
 }
 
-fn delta(
+/// The difference of two scores with the interval of their paired replicates.
+pub fn delta(
     name: &str,
     a: Option<f64>,
     b: Option<f64>,
@@ -173,10 +208,12 @@ fn delta(
     shared: usize,
 ) -> Delta {
     let diffs: Vec<Option<f64>> = ra.iter().zip(rb).map(|(x, y)| Some((*x)? - (*y)?)).collect();
+    let ci = aggregate::interval(&diffs);
     Delta {
         name: name.to_string(),
         delta: a.zip(b).map(|(a, b)| a - b),
-        ci: aggregate::interval(&diffs),
+        changed: ci.is_some_and(|[lo, hi]| lo > 0.0 || hi < 0.0),
+        ci,
         shared,
         note: None,
     }

@@ -9,7 +9,7 @@ use minijinja::{Environment, UndefinedBehavior, context};
 
 use super::markdown::short;
 use super::page::Page;
-use super::svg::{self, Mark, Row};
+use super::svg::{self, Mark, Point, Row};
 
 /// The page template.
 pub const TEMPLATE: &str = include_str!("report.html");
@@ -122,10 +122,10 @@ fn charts(page: &Page) -> BTreeMap<String, String> {
         svg::horizontal("Image variant minus text only", &series, &rows, (-extent, extent), Mark::Bar),
     );
 
-    let points: Vec<(String, f64, f64)> = page
+    let points: Vec<Point> = page
         .refusal_accuracy
         .iter()
-        .filter_map(|p| p.accuracy.map(|a| (p.model.clone(), p.refusal_rate, a)))
+        .filter_map(|p| p.accuracy.map(|a| Point::at(p.model.clone(), p.refusal_rate, a)))
         .collect();
     out.insert(
         "refusal".into(),
@@ -136,6 +136,79 @@ fn charts(page: &Page) -> BTreeMap<String, String> {
             &points,
             (0.0, 1.0),
             (0.0, 100.0),
+        ),
+    );
+    if !page.tradeoffs.is_empty() {
+        out.extend(tradeoff_charts(page));
+    }
+    out
+}
+
+/// The trade-off chart (trust difference against utility difference, one point per pair with
+/// interval whiskers) and the per-aspect difference bars.
+fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let points: Vec<Point> = page
+        .tradeoffs
+        .iter()
+        .filter_map(|t| {
+            Some(Point {
+                label: t.model.clone(),
+                x: t.utility.as_ref()?.delta?,
+                y: t.trust.delta?,
+                x_ci: t.utility.as_ref()?.ci,
+                y_ci: t.trust.ci,
+            })
+        })
+        .collect();
+    let reach = |v: &[f64]| v.iter().fold(1.0f64, |m, x| m.max(x.abs())) * 1.1;
+    let xs: Vec<f64> =
+        points.iter().flat_map(|p| [p.x].into_iter().chain(p.x_ci.into_iter().flatten())).collect();
+    let ys: Vec<f64> =
+        points.iter().flat_map(|p| [p.y].into_iter().chain(p.y_ci.into_iter().flatten())).collect();
+    let (rx, ry) = (reach(&xs), reach(&ys));
+    out.insert(
+        "tradeoff".into(),
+        svg::scatter(
+            "Trust gained against utility, per mitigation or variant",
+            "utility difference (points)",
+            "overall trust difference (points)",
+            &points,
+            (-rx, rx),
+            (-ry, ry),
+        ),
+    );
+    let series: Vec<String> = page.tradeoffs.iter().map(|t| t.model.clone()).collect();
+    let names: Vec<String> =
+        page.tradeoffs[0].aspects.iter().map(|a| a.name.clone()).chain(["Utility".to_string()]).collect();
+    let rows: Vec<Row> = names
+        .iter()
+        .map(|name| Row {
+            label: name.clone(),
+            values: page
+                .tradeoffs
+                .iter()
+                .map(|t| {
+                    let d = t.aspects.iter().chain(t.utility.as_ref()).find(|d| d.name == *name)?;
+                    Some((d.delta?, d.ci))
+                })
+                .collect(),
+        })
+        .collect();
+    let extent = rows
+        .iter()
+        .flat_map(|r| r.values.iter().flatten())
+        .flat_map(|(v, ci)| [*v].into_iter().chain(ci.iter().flatten().copied()))
+        .fold(1.0f64, |m, v| m.max(v.abs()))
+        * 1.1;
+    out.insert(
+        "tradeoff_aspects".into(),
+        svg::horizontal(
+            "Difference per aspect against the reference",
+            &series,
+            &rows,
+            (-extent, extent),
+            Mark::Bar,
         ),
     );
     out

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::compare::Delta;
 use super::page::Page;
 use crate::protocol::aggregate::{Combined, TaskSummary};
 
@@ -150,6 +151,10 @@ pub fn render(page: &Page) -> String {
         }
     }
 
+    if !page.tradeoffs.is_empty() {
+        tradeoffs(&mut md, page);
+    }
+
     if !page.cross_modal.is_empty() {
         let _ = writeln!(
             md,
@@ -270,6 +275,93 @@ fn task_cell(t: &TaskSummary) -> String {
         },
         (None, Some(why)) => format!("— {}", cell(&short(why))),
         (None, None) => "—".into(),
+    }
+}
+
+/// A difference with its interval; in bold when the interval excludes zero (a change).
+fn diff(d: Option<&Delta>) -> String {
+    let Some(d) = d else { return "—".into() };
+    let Some(v) = d.delta else { return "—".into() };
+    let value = if d.changed { format!("**{v:+.2}**") } else { format!("{v:+.2}") };
+    match d.ci {
+        Some([l, h]) => format!("{value} [{l:+.2}, {h:+.2}]"),
+        None => value,
+    }
+}
+
+/// The trade-off section: one row per pair, the aspects, and the published reference points.
+fn tradeoffs(md: &mut String, page: &Page) {
+    let _ = writeln!(
+        md,
+        "\n## Trade-offs\n\nEach mitigated model against its plain model, each variant against its reference, on the \
+         samples both answered (paired bootstrap, 95%). **Bold**: a change (the interval excludes zero). Utility: the \
+         mean of the utility tasks, outside the trust score. Refusal rates are the model's ← the reference's; \
+         over-refusal is the refusal rate on benign requests; ΔH = shift (ΔB) + discrimination (Δ(H−B)).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| model | against | trust | utility | harmful refusal | over-refusal | ΔH | shift ΔB | discrimination | calls / sample | tokens / sample | s / sample |\n|---|---|---|---|---:|---:|---|---|---|---:|---:|---:|"
+    );
+    let rate = |r: [Option<f64>; 2]| match r {
+        [Some(a), Some(b)] => format!("{a:.1}% ← {b:.1}%"),
+        _ => "—".into(),
+    };
+    for t in &page.tradeoffs {
+        let c = &t.cost;
+        let seconds = match c.seconds_per_sample {
+            [Some(a), Some(b)] => format!("{a:.3} ← {b:.3}"),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} ← {:.2} | {:.0} ← {:.0} | {seconds} |",
+            cell(&t.model),
+            cell(&t.reference),
+            diff(Some(&t.trust)),
+            diff(t.utility.as_ref()),
+            rate(t.refusals.harmful),
+            rate(t.refusals.benign),
+            diff(Some(&t.refusals.safety_gain)),
+            diff(Some(&t.refusals.shift)),
+            diff(Some(&t.refusals.discrimination)),
+            c.calls_per_sample[0],
+            c.calls_per_sample[1],
+            c.tokens_per_sample[0],
+            c.tokens_per_sample[1],
+        );
+    }
+    let names: Vec<&str> = page.tradeoffs[0].aspects.iter().map(|a| a.name.as_str()).collect();
+    let _ = writeln!(md, "\n| model | {} |\n|---|{}", names.join(" | "), "---|".repeat(names.len()));
+    for t in &page.tradeoffs {
+        let cells: Vec<String> = t.aspects.iter().map(|a| diff(Some(a))).collect();
+        let _ = writeln!(md, "| {} | {} |", cell(&t.model), cells.join(" | "));
+    }
+    for t in &page.tradeoffs {
+        let _ = writeln!(
+            md,
+            "\n### {} − {}\n\n| | difference | shared samples |\n|---|---|---:|",
+            cell(&t.model),
+            cell(&t.reference)
+        );
+        for d in &t.deltas {
+            let shared = if d.shared > 0 { d.shared.to_string() } else { String::new() };
+            let note = d.note.as_deref().map(|n| format!(" ({})", cell(n))).unwrap_or_default();
+            let _ = writeln!(md, "| {} | {}{note} | {shared} |", cell(&d.name), diff(Some(d)));
+        }
+    }
+    if let Some(first) = page.published_variants.first() {
+        let heads: Vec<&str> = first.deltas.iter().map(|(h, _)| h.as_str()).collect();
+        let _ = writeln!(
+            md,
+            "\n### Published reference points\n\nThe original benchmark's method variants against their LLaVA-1.5 bases \
+             (variant − base, from its published sub-aspect scores).\n\n| variant | base | method | {} |\n|---|---|---|{}",
+            heads.join(" | "),
+            "---:|".repeat(heads.len())
+        );
+        for v in &page.published_variants {
+            let cells: Vec<String> = v.deltas.iter().map(|(_, d)| format!("{d:+.2}")).collect();
+            let _ = writeln!(md, "| {} | {} | {} | {} |", v.variant, v.base, v.method, cells.join(" | "));
+        }
     }
 }
 

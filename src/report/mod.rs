@@ -18,6 +18,7 @@ pub mod markdown;
 pub mod page;
 pub mod svg;
 pub mod terminal;
+pub mod tradeoff;
 
 use std::fs;
 use std::io::{BufWriter, Write};

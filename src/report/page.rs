@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::agreement::Agreement;
 use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs};
+use super::tradeoff::{PublishedVariant, Tradeoff, published_variants, tradeoffs};
 use crate::core::ScorerProfile;
 use crate::pipeline::RunRecord;
 use crate::pipeline::record::Comparability;
@@ -101,6 +102,13 @@ pub struct Page {
     /// Where the same answers were scored by two scorers: their agreement per step.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub agreements: Vec<Agreement>,
+    /// Each mitigated model against its plain model and each variant against its reference.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tradeoffs: Vec<Tradeoff>,
+    /// The original benchmark's method variants against their LLaVA-1.5 bases, as published
+    /// (shown beside trade-offs as reference points).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub published_variants: Vec<PublishedVariant>,
 }
 
 /// The scorer profiles the page's scores come from, each once, in a fixed order.
@@ -133,6 +141,7 @@ pub fn gather(records: &[RunRecord]) -> Page {
             }
         })
         .collect();
+    let pairs = tradeoffs(&runs);
     Page {
         multitrust_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: runs.seed,
@@ -148,6 +157,8 @@ pub fn gather(records: &[RunRecord]) -> Page {
         data_warnings: data_warnings(records),
         scorer_profiles: Vec::new(),
         agreements: super::agreement::agreements(&runs),
+        published_variants: if pairs.is_empty() { Vec::new() } else { published_variants() },
+        tradeoffs: pairs,
     }
     .with_profiles()
 }

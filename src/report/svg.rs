@@ -143,12 +143,35 @@ pub fn horizontal(title: &str, series: &[String], rows: &[Row], domain: (f64, f6
     s
 }
 
-/// A scatter plot of labelled points.
+/// A labelled point of a scatter plot, with optional 95% intervals drawn as whiskers.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The label.
+    pub label: String,
+    /// Horizontal value.
+    pub x: f64,
+    /// Vertical value.
+    pub y: f64,
+    /// Horizontal interval.
+    pub x_ci: Option<[f64; 2]>,
+    /// Vertical interval.
+    pub y_ci: Option<[f64; 2]>,
+}
+
+impl Point {
+    /// A point without intervals.
+    pub fn at(label: impl Into<String>, x: f64, y: f64) -> Point {
+        Point { label: label.into(), x, y, x_ci: None, y_ci: None }
+    }
+}
+
+/// A scatter plot of labelled points, with whiskers where a point has intervals and dashed
+/// zero lines where a domain spans zero.
 pub fn scatter(
     title: &str,
     x_label: &str,
     y_label: &str,
-    points: &[(String, f64, f64)],
+    points: &[Point],
     x_domain: (f64, f64),
     y_domain: (f64, f64),
 ) -> String {
@@ -196,16 +219,50 @@ pub fn scatter(
         40.0 + ph / 2.0,
         escape(y_label)
     );
-    for (i, (label, x, y)) in points.iter().enumerate() {
+    if x_domain.0 < 0.0 && x_domain.1 > 0.0 {
+        let _ = write!(
+            s,
+            r##"<line x1="{0}" x2="{0}" y1="40" y2="{1}" stroke="#999" stroke-dasharray="3 3"/>"##,
+            sx(0.0),
+            40.0 + ph
+        );
+    }
+    if y_domain.0 < 0.0 && y_domain.1 > 0.0 {
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{0}" y1="{1}" y2="{1}" stroke="#999" stroke-dasharray="3 3"/>"##,
+            left + pw,
+            sy(0.0)
+        );
+    }
+    for (i, p) in points.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
+        if let Some([lo, hi]) = p.x_ci {
+            let _ = write!(
+                s,
+                r#"<line x1="{}" x2="{}" y1="{2}" y2="{2}" stroke="{colour}"/>"#,
+                sx(lo),
+                sx(hi),
+                sy(p.y)
+            );
+        }
+        if let Some([lo, hi]) = p.y_ci {
+            let _ = write!(
+                s,
+                r#"<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" stroke="{colour}"/>"#,
+                sx(p.x),
+                sy(lo),
+                sy(hi)
+            );
+        }
         let _ = write!(
             s,
             r#"<circle cx="{}" cy="{}" r="5" fill="{colour}"/><text x="{}" y="{}" font-size="10">{}</text>"#,
-            sx(*x),
-            sy(*y),
-            sx(*x) + 7.0,
-            sy(*y) - 6.0,
-            escape(&clip(label, 30))
+            sx(p.x),
+            sy(p.y),
+            sx(p.x) + 7.0,
+            sy(p.y) - 6.0,
+            escape(&clip(&p.label, 30))
         );
     }
     s.push_str("</svg>");
@@ -254,7 +311,11 @@ mod tests {
         assert!(svg.contains("Scores &amp; &quot;intervals&quot;") && svg.contains("m&lt;1&gt;"));
         assert_eq!(svg.matches("<rect").count(), 2 + 3, "two legend swatches and three bars");
         assert!(svg.contains(">missing<"));
-        let sc = scatter("s", "x", "y", &[("<b>".into(), 0.5, 50.0)], (0.0, 1.0), (0.0, 100.0));
+        let sc = scatter("s", "x", "y", &[Point::at("<b>", 0.5, 50.0)], (0.0, 1.0), (0.0, 100.0));
         assert!(sc.contains("&lt;b&gt;") && !sc.contains("<b>"));
+        let whiskers =
+            Point { x_ci: Some([-1.0, 2.0]), y_ci: Some([1.0, 3.0]), ..Point::at("m+x", 1.0, 2.0) };
+        let sc = scatter("s", "x", "y", &[whiskers], (-5.0, 5.0), (-5.0, 5.0));
+        assert_eq!(sc.matches("<line").count(), 2 + 2, "two zero lines and two whiskers");
     }
 }

@@ -64,6 +64,35 @@ pub fn render(record: &RunRecord) -> String {
             let _ = writeln!(out, "  warning: {w}");
         }
     }
+    let runs = super::compare::Runs::new(std::slice::from_ref(record));
+    let pairs = super::tradeoff::tradeoffs(&runs);
+    if !pairs.is_empty() {
+        let _ = writeln!(out, "\ntrade-offs (against the reference, 95% intervals; * a change):");
+        let show = |d: Option<&super::compare::Delta>| match d.and_then(|d| d.delta.map(|v| (v, d))) {
+            Some((v, d)) => {
+                let star = if d.changed { "*" } else { "" };
+                match d.ci {
+                    Some([l, h]) => format!("{v:+.2}{star} [{l:+.2}, {h:+.2}]"),
+                    None => format!("{v:+.2}{star}"),
+                }
+            }
+            None => "-".into(),
+        };
+        for t in &pairs {
+            let over = match t.refusals.benign {
+                [Some(a), Some(b)] => format!("{a:.1}% (was {b:.1}%)"),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  {}: trust {}, utility {}, over-refusal {over}, {:.2} calls per sample",
+                t.model,
+                show(Some(&t.trust)),
+                show(t.utility.as_ref()),
+                t.cost.calls_per_sample[0]
+            );
+        }
+    }
     let warnings = super::page::data_warnings(std::slice::from_ref(record));
     if !warnings.is_empty() {
         let _ = writeln!(out, "\ndata warnings (--strict makes them fail the run):");
