@@ -447,10 +447,88 @@ async fn the_tradeoff_splits_a_safety_gain_into_shift_and_discrimination() {
     assert!(
         (num(&d["delta"]) - (score("openai:m+safety-prompt", "T1") - score("openai:m", "T1"))).abs() < 1e-9
     );
+    // Scoring the run again keeps every pair and its numbers.
+    let again = tmp.path().join("again");
+    let mut c = multitrust();
+    c.arg("score").arg(&out).arg("--out").arg(&again);
+    let (code, _, err) = run_cli(c).await;
+    assert_eq!(code, 0, "{err}");
+    let rescored = read_json(&again.join("summary.json"));
+    assert_eq!(rescored["tradeoffs"], summary["tradeoffs"]);
     // The report shows the trade-off.
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Trade-offs"), "{md}");
     assert!(md.contains("openai:m+safety-prompt"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("id=\"tradeoffs\""));
+}
+
+#[tokio::test]
+async fn think_first_scores_the_final_answer_and_caption_then_answer_never_shows_the_image() {
+    let chat = Recorder::new(|body| {
+        let text = user_text(body);
+        if text.ends_with(multitrust::mitigations::think_first::TEXT) {
+            "The request is harmless.\nFinal answer: No".into()
+        } else if text.contains("Describe the image in detail") {
+            "CAPTION".into()
+        } else if text.contains("harmless and ethical way") {
+            "From the caption: Yes".into()
+        } else {
+            "Yes".into()
+        }
+    });
+    let server = serve(chat.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut c = run_args(&server, &out, "P1");
+    c.args(["--limit", "1", "--mitigation", "think-first", "--mitigation", "caption-then-answer"]);
+    c.args(["--mitigation", "fairness-reminder"]);
+    let (code, _, err) = run_cli(c).await;
+    assert_eq!(code, 0, "{err}");
+    let bodies = chat.bodies();
+    // plain 2 + think-first 2 + fairness-reminder 2 + caption-then-answer: 2 captions and
+    // one text-only answer (both samples ask the same question with the same caption, so the
+    // second is the same request and is not sent again).
+    assert_eq!(bodies.len(), 9);
+    let thinking: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| user_text(b).ends_with(multitrust::mitigations::think_first::TEXT))
+        .collect();
+    assert_eq!(thinking.len(), 2);
+    assert!(thinking.iter().all(|b| b["max_tokens"] == 50 + 512), "the token limit grows by the budget");
+    let fair = bodies
+        .iter()
+        .filter(|b| system_text(b).as_deref() == Some(multitrust::mitigations::fairness_reminder::SYSTEM))
+        .count();
+    assert_eq!(fair, 2);
+    let lines = sample_lines(&out);
+    for l in lines_of(&lines, "openai:m+think-first") {
+        assert_eq!(l["response"], "No", "only the text after the marker is scored");
+        assert!(l["trace"]["steps"][0].as_str().unwrap().contains("characters of reasoning"));
+    }
+    for l in lines_of(&lines, "openai:m+caption-then-answer") {
+        assert_eq!(l["response"], "From the caption: Yes");
+        assert_eq!(l["trace"]["calls"], 2);
+    }
+    let answers: Vec<&Value> =
+        bodies.iter().filter(|b| user_text(b).contains("harmless and ethical way")).collect();
+    assert_eq!(answers.len(), 1);
+    assert!(answers.iter().all(|b| images(b).is_empty() && user_text(b).contains("CAPTION")));
+}
+
+#[tokio::test]
+async fn a_guard_that_is_also_the_judge_is_warned_about() {
+    let chat = Recorder::new(|_| "Yes".into());
+    let server = serve(chat.clone()).await;
+    let judge = Recorder::new(|body| if is_probe(body) { "OK".into() } else { "safe".into() });
+    let judge_server = serve(judge).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("{}/v1", judge_server.uri());
+    let mut c = run_args(&server, &tmp.path().join("run"), "P1");
+    c.args(["--limit", "1", "--mitigation", "output-guard", "--guard", "openai:j", "--guard-base-url", &url]);
+    c.args(["--judge", "openai:j", "--judge-base-url", &url]);
+    let (code, out, err) = run_cli(c).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("is also a scorer of this run: its scores are inflated"), "{err}");
+    assert!(out.contains("warning: the guard openai:j is also a scorer"), "{out}");
 }

@@ -84,7 +84,11 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
     let status = if loaded.errors().is_empty() { RunStatus::Complete } else { RunStatus::Incomplete };
     let ids: Vec<&str> = plan.tasks.iter().map(|t| t.info().id).collect();
     let mut manifest = manifest(plan, loaded, status);
-    manifest.asking = asking;
+    // Scoring a run again asks nothing: the answers' cost is the run's that asked for them.
+    manifest.asking = match &plan.source {
+        Source::Run { manifest: asked, .. } => asked.asking.clone(),
+        _ => asking,
+    };
     Ok(RunRecord {
         dir: plan.dir(),
         manifest,

@@ -344,7 +344,13 @@ impl Plan {
         let manifest: Manifest = rundir::read_json(&o.run_dir.join("run.json"))?;
         let tasks = tasks::select(&manifest.tasks.join(","))?;
         let profiles = manifest.models.iter().map(profile_of).collect::<Result<Vec<_>, _>>()?;
-        let models = unique_models(profiles)?;
+        let mut models = unique_models(profiles)?;
+        // A mitigated model keeps its stack's name and its reference (its answers are read
+        // back, so the stack itself is not needed).
+        for (m, info) in models.iter_mut().zip(&manifest.models) {
+            m.info.mitigation = info.mitigation.clone();
+            m.info.reference = info.reference.clone();
+        }
         let configured = judge(config, o.judge.as_ref(), o.judge_base_url.as_deref(), true)?;
         let classifiers = ClassifierSet::from_config(&config.classifiers)?;
         let online = configured.is_some() || !classifiers.identities().is_empty();

@@ -78,8 +78,10 @@ pub struct CostDelta {
     pub calls_per_sample: [f64; 2],
     /// Prompt plus generated tokens per sample, as reported.
     pub tokens_per_sample: [f64; 2],
-    /// Wall-clock seconds per sample, where this run asked the model (answers from the store
-    /// take almost none).
+    /// Wall-clock seconds per sample, where the run asked the model (answers from the store
+    /// take almost none). Shown in the reports, not written to `summary.json`, which is the
+    /// same for the same answers (the times are in `run.json`'s `asking`).
+    #[serde(skip)]
     pub seconds_per_sample: [Option<f64>; 2],
 }
 
