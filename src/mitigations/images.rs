@@ -92,9 +92,13 @@ impl Transform {
                 } else {
                     rgb
                 };
-                purified
-                    .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-                    .map_err(|e| format!("cannot encode the PNG: {e}"))?;
+                // Fast compression: the file is read once, to be base64-encoded and sent.
+                let encoder = image::codecs::png::PngEncoder::new_with_quality(
+                    &mut out,
+                    image::codecs::png::CompressionType::Fast,
+                    image::codecs::png::FilterType::Adaptive,
+                );
+                purified.write_with_encoder(encoder).map_err(|e| format!("cannot encode the PNG: {e}"))?;
                 Ok((out, "png"))
             }
         }
