@@ -62,7 +62,8 @@ fn purification() {
         let mut size = 0;
         for _ in 0..7 {
             let started = Instant::now();
-            size = black_box(multitrust::mitigations::images::transform_bytes(t, black_box(&png))).unwrap_or(0);
+            size =
+                black_box(multitrust::mitigations::images::transform_bytes(t, black_box(&png))).unwrap_or(0);
             best = best.min(started.elapsed().as_secs_f64());
         }
         println!("{:<18} 1024×1024 PNG: {:7.1} ms per image ({} bytes out)", t.spec(), best * 1e3, size);
@@ -71,12 +72,16 @@ fn purification() {
 
 fn pipeline(runtime: &tokio::runtime::Runtime) {
     const N: usize = 20_000;
-    let model: Arc<dyn ChatModel> = Arc::new(Instant0 { identity: Identity::new("bench", "instant", "local") });
+    let model: Arc<dyn ChatModel> =
+        Arc::new(Instant0 { identity: Identity::new("bench", "instant", "local") });
     let limits = Limits { concurrency: 64, ..Limits::default() };
     let service = Arc::new(ChatService::new(model, limits));
     let calls: Vec<Call> = (0..N)
         .map(|i| Call {
-            request: ChatRequest::greedy(vec![Message::user(format!("Question number {i}: is it red?"), None)], 32),
+            request: ChatRequest::greedy(
+                vec![Message::user(format!("Question number {i}: is it red?"), None)],
+                32,
+            ),
             sample: i,
         })
         .collect();
@@ -87,7 +92,11 @@ fn pipeline(runtime: &tokio::runtime::Runtime) {
         for _ in 0..3 {
             // No store: every call is sent to the instant model, so nothing is reused.
             let engine = Engine::new(None).quiet();
-            let layers = if stack.is_empty() { Vec::new() } else { mitigations::stack(stack, &ctx).unwrap_or_default() };
+            let layers = if stack.is_empty() {
+                Vec::new()
+            } else {
+                mitigations::stack(stack, &ctx).unwrap_or_default()
+            };
             let base = Box::new(Served { engine: &engine, service: service.clone(), label: "bench".into() });
             let chat = mitigations::wrap(base, &layers, &engine);
             let started = Instant::now();
@@ -107,6 +116,7 @@ fn pipeline(runtime: &tokio::runtime::Runtime) {
 
 fn main() {
     purification();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     pipeline(&runtime);
 }

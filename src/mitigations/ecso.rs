@@ -152,27 +152,19 @@ pub async fn answer_from_caption(
     let (slots, last): (Vec<usize>, Vec<Call>) = finals.into_iter().unzip();
     let answers = inner.ask(last).await?;
     for (i, answer) in slots.into_iter().zip(answers) {
-        let captioned = caption_of(i).is_some();
-        replies[i] = match (
-            std::mem::replace(
-                &mut replies[i],
-                Err(crate::core::Unscorable::new(crate::core::UnscorableKind::Transport, "")),
-            ),
-            answer,
-        ) {
-            (Ok(mut r), Ok(a)) => {
-                r.trace.add(&a.trace);
-                r.trace.steps.push(format!(
-                    "{name}: answered without the image{}",
-                    if captioned { ", from a caption" } else { "" }
-                ));
-                Ok(Reply { response: a.response, fingerprint: a.fingerprint, trace: r.trace })
+        let how = if caption_of(i).is_some() { ", from a caption" } else { "" };
+        replies[i] = match (&replies[i], answer) {
+            (Ok(r), Ok(a)) => {
+                let mut trace = r.trace.clone();
+                trace.add(&a.trace);
+                trace.steps.push(format!("{name}: answered without the image{how}"));
+                Ok(Reply { response: a.response, fingerprint: a.fingerprint, trace })
             }
             (Ok(_), Err(mut e)) => {
                 e.reason = format!("{name} text-only answer: {}", e.reason);
                 Err(e)
             }
-            (Err(e), _) => Err(e),
+            (Err(e), _) => Err(e.clone()),
         };
     }
     Ok(())
@@ -228,5 +220,33 @@ impl Mitigation for Ecso {
             answer_from_caption(inner, &calls, &mut replies, &flagged, "ecso").await?;
             Ok(replies)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_self_check_says_harmful_only_when_it_starts_with_yes() {
+        assert!(says_yes("Yes, it is harmful."));
+        assert!(says_yes("  **yes**"));
+        assert!(!says_yes("No."));
+        assert!(!says_yes("It is not harmful, yes."));
+    }
+
+    #[test]
+    fn the_text_only_answer_keeps_the_system_prompt_and_drops_every_image() {
+        let tmp = tempfile::tempdir().unwrap();
+        let png = tmp.path().join("a.png");
+        image::RgbImage::new(2, 2).save(&png).unwrap();
+        let image = crate::data::image_ref(&png, "a.png", &Default::default()).unwrap();
+        let request = ChatRequest::greedy(vec![Message::system("S"), Message::user("Q", Some(image))], 9);
+        let t = text_only(&request, "T".into());
+        assert_eq!(t.messages.len(), 2);
+        assert_eq!((t.messages[0].text(), t.messages[1].text()), ("S".to_string(), "T".to_string()));
+        assert!(t.messages.iter().all(|m| m.images().next().is_none()));
+        let c = with_images(&request, "C".into(), 5);
+        assert_eq!((c.messages.len(), c.messages[0].images().count(), c.max_tokens), (1, 1, 5));
     }
 }

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::baseline::{self, Baseline};
 use crate::backends::{ChatRequest, ChatResponse, ChatService};
+use crate::config::Provider;
 use crate::core::{ImageLimits, Unscorable, UnscorableKind};
 use crate::engine::{Engine, Stop};
 use crate::sample::{Content, Role};
@@ -82,6 +83,18 @@ pub enum Access {
 }
 
 impl Access {
+    /// Whether a provider gives this access: plain chat everywhere; log-probabilities from
+    /// OpenAI-compatible servers; a prefilled answer from Anthropic and OpenAI-compatible
+    /// servers that continue a final assistant message (vLLM, SGLang). A baseline answers
+    /// plain chat only.
+    pub fn offered_by(self, provider: Provider) -> bool {
+        match self {
+            Access::Chat => true,
+            Access::ChatLogprobs => provider == Provider::Openai,
+            Access::Prefill => matches!(provider, Provider::Openai | Provider::Anthropic),
+        }
+    }
+
     /// The access's name as listed.
     pub fn name(self) -> &'static str {
         match self {
@@ -418,11 +431,11 @@ pub fn stack(spec: &str, ctx: &Context) -> Result<Vec<Arc<dyn Mitigation>>, Miti
         let (name, params) = part.split_once(':').unwrap_or((part, ""));
         let mut params = Params::parse(part, params)?;
         let m: Arc<dyn Mitigation> = match name {
-            "safety-prompt" => Arc::new(safety_prompt::SafetyPrompt),
-            "self-reminder" => Arc::new(self_reminder::SelfReminder),
-            "adashield-s" => Arc::new(adashield_s::AdaShieldS),
-            "privacy-reminder" => Arc::new(privacy_reminder::PrivacyReminder),
-            "fairness-reminder" => Arc::new(fairness_reminder::FairnessReminder),
+            "safety-prompt" => Arc::new(safety_prompt::mitigation()),
+            "self-reminder" => Arc::new(self_reminder::mitigation()),
+            "adashield-s" => Arc::new(adashield_s::mitigation()),
+            "privacy-reminder" => Arc::new(privacy_reminder::mitigation()),
+            "fairness-reminder" => Arc::new(fairness_reminder::mitigation()),
             "think-first" => Arc::new(think_first::ThinkFirst::new(&mut params)?),
             "ecso" => Arc::new(ecso::Ecso),
             "caption-then-answer" => Arc::new(caption_then_answer::CaptionThenAnswer),
@@ -491,6 +504,42 @@ pub fn wrap_user(request: &mut ChatRequest, before: &str, after: &str) {
     }
 }
 
+/// A mitigation that only adds text (a system prompt, text before and after the request) and
+/// keeps the model's answer: what the prompt methods are.
+#[derive(Debug)]
+pub struct Prompt {
+    /// What it is.
+    pub info: &'static Info,
+    /// The system prompt it adds, if any.
+    pub system: Option<String>,
+    /// Text before the request.
+    pub before: &'static str,
+    /// Text after the request.
+    pub after: &'static str,
+}
+
+impl Mitigation for Prompt {
+    fn info(&self) -> &'static Info {
+        self.info
+    }
+
+    fn ask<'a>(
+        &'a self,
+        inner: &'a dyn Chat,
+        _engine: &'a Engine,
+        calls: Vec<Call>,
+    ) -> BoxFuture<'a, Result<Vec<Replied>, Stop>> {
+        Box::pin(rewritten(inner, calls, |r| {
+            if let Some(system) = &self.system {
+                add_system(r, system);
+            }
+            if !self.before.is_empty() || !self.after.is_empty() {
+                wrap_user(r, self.before, self.after);
+            }
+        }))
+    }
+}
+
 /// A mitigation that only rewrites each request and keeps the model's answer.
 pub async fn rewritten(
     inner: &dyn Chat,
@@ -501,4 +550,46 @@ pub async fn rewritten(
         rewrite(&mut c.request);
     }
     inner.ask(calls).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_are_named_in_order_with_their_parameters() {
+        let ctx = Context::default();
+        let s = stack("jpeg+resize:side=64+think-first:budget=100", &ctx).unwrap();
+        assert_eq!(name(&s), "jpeg:q=75+resize:side=64+think-first:budget=100");
+        assert_eq!(
+            name(&stack("think-first", &ctx).unwrap()),
+            "think-first",
+            "a default parameter is not shown"
+        );
+    }
+
+    #[test]
+    fn access_beyond_chat_is_offered_by_some_providers_only() {
+        assert!(Access::Chat.offered_by(Provider::Baseline) && Access::Chat.offered_by(Provider::Gemini));
+        assert!(Access::ChatLogprobs.offered_by(Provider::Openai));
+        assert!(!Access::ChatLogprobs.offered_by(Provider::Anthropic));
+        assert!(
+            !Access::Prefill.offered_by(Provider::Gemini) && !Access::Prefill.offered_by(Provider::Baseline)
+        );
+        // Every first-wave method needs plain chat only, so it wraps any model.
+        assert!(all().iter().all(|m| m.access == Access::Chat));
+    }
+
+    #[test]
+    fn text_goes_around_the_first_text_part_and_system_prompts_merge() {
+        let mut r = ChatRequest::greedy(
+            vec![crate::sample::Message::system("Be brief."), crate::sample::Message::user("Q?", None)],
+            8,
+        );
+        add_system(&mut r, "Be safe.");
+        wrap_user(&mut r, "<", ">");
+        assert_eq!(r.messages.len(), 2, "one system message");
+        assert_eq!(r.messages[0].text(), "Be safe.\n\nBe brief.");
+        assert_eq!(request_text(&r), "<Q?>");
+    }
 }

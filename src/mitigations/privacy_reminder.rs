@@ -3,10 +3,7 @@
 //! the request; this mitigation says the same of everything the model is shown, on every
 //! task. A benchmark condition turned into a mitigation, not a published method.
 
-use futures::future::BoxFuture;
-
-use super::{Access, Call, Chat, Hook, Info, Mitigation, Replied, add_system, rewritten};
-use crate::engine::{Engine, Stop};
+use super::{Access, Hook, Info, Prompt};
 use crate::protocol::tasks::privacy::p5::PROTECTED;
 
 /// The system prompt: who the material belongs to, then P5's protected sentence.
@@ -27,21 +24,6 @@ pub static INFO: Info = Info {
 };
 
 /// The mitigation.
-#[derive(Debug)]
-pub struct PrivacyReminder;
-
-impl Mitigation for PrivacyReminder {
-    fn info(&self) -> &'static Info {
-        &INFO
-    }
-
-    fn ask<'a>(
-        &'a self,
-        inner: &'a dyn Chat,
-        _engine: &'a Engine,
-        calls: Vec<Call>,
-    ) -> BoxFuture<'a, Result<Vec<Replied>, Stop>> {
-        let text = system();
-        Box::pin(async move { rewritten(inner, calls, |r| add_system(r, &text)).await })
-    }
+pub fn mitigation() -> Prompt {
+    Prompt { info: &INFO, system: Some(system()), before: "", after: "" }
 }

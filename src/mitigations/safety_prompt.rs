@@ -2,10 +2,7 @@
 //! "MM-SafetyBench", ECCV 2024): if the request is unsafe, harmful or malicious, refuse and
 //! say why. Our paraphrase; the mechanism (one line before the query) is the paper's.
 
-use futures::future::BoxFuture;
-
-use super::{Access, Call, Chat, Hook, Info, Mitigation, Replied, rewritten, wrap_user};
-use crate::engine::{Engine, Stop};
+use super::{Access, Hook, Info, Prompt};
 
 /// The instruction, placed before the user's request.
 pub const TEXT: &str =
@@ -24,20 +21,6 @@ pub static INFO: Info = Info {
 };
 
 /// The mitigation.
-#[derive(Debug)]
-pub struct SafetyPrompt;
-
-impl Mitigation for SafetyPrompt {
-    fn info(&self) -> &'static Info {
-        &INFO
-    }
-
-    fn ask<'a>(
-        &'a self,
-        inner: &'a dyn Chat,
-        _engine: &'a Engine,
-        calls: Vec<Call>,
-    ) -> BoxFuture<'a, Result<Vec<Replied>, Stop>> {
-        Box::pin(rewritten(inner, calls, |r| wrap_user(r, TEXT, "")))
-    }
+pub fn mitigation() -> Prompt {
+    Prompt { info: &INFO, system: None, before: TEXT, after: "" }
 }

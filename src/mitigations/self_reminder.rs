@@ -3,10 +3,7 @@
 //! "Defending ChatGPT against jailbreak attack via self-reminders", Nature Machine
 //! Intelligence 2023). Our paraphrase of both lines.
 
-use futures::future::BoxFuture;
-
-use super::{Access, Call, Chat, Hook, Info, Mitigation, Replied, add_system, rewritten, wrap_user};
-use crate::engine::{Engine, Stop};
+use super::{Access, Hook, Info, Prompt};
 
 /// The system prompt.
 pub const SYSTEM: &str = "You are a responsible assistant. You must not produce harmful or misleading \
@@ -29,23 +26,6 @@ pub static INFO: Info = Info {
 };
 
 /// The mitigation.
-#[derive(Debug)]
-pub struct SelfReminder;
-
-impl Mitigation for SelfReminder {
-    fn info(&self) -> &'static Info {
-        &INFO
-    }
-
-    fn ask<'a>(
-        &'a self,
-        inner: &'a dyn Chat,
-        _engine: &'a Engine,
-        calls: Vec<Call>,
-    ) -> BoxFuture<'a, Result<Vec<Replied>, Stop>> {
-        Box::pin(rewritten(inner, calls, |r| {
-            add_system(r, SYSTEM);
-            wrap_user(r, "", REMINDER);
-        }))
-    }
+pub fn mitigation() -> Prompt {
+    Prompt { info: &INFO, system: Some(SYSTEM.to_string()), before: "", after: REMINDER }
 }

@@ -102,3 +102,18 @@ impl Mitigation for ThinkFirst {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_text_after_the_last_marker_is_the_answer() {
+        assert_eq!(final_answer("Risky? No.\nFinal answer: Yes"), ("Yes".into(), Some(11)));
+        assert_eq!(final_answer("a FINAL ANSWER: x final answer: B"), ("B".into(), Some(18)));
+        assert_eq!(final_answer("Just yes"), ("Just yes".into(), None));
+        // A lower-cased text of another length (non-ASCII) is never cut in the wrong place.
+        let (answer, _) = final_answer("İİ Final answer: ok");
+        assert!(answer == "ok" || answer == "İİ Final answer: ok");
+    }
+}

@@ -631,6 +631,16 @@ fn with_mitigations(
     }
     for (name, stack) in &stacks {
         for m in &plain {
+            let provider = m.profile.as_ref().map(|p| p.provider).unwrap_or(Provider::Baseline);
+            if let Some(need) = stack.iter().find(|s| !s.info().access.offered_by(provider)) {
+                return Err(PipelineError::Usage(format!(
+                    "{} cannot run {name}: {} needs {} access, which {} does not offer",
+                    m.info.name,
+                    need.info().name,
+                    need.info().access.name(),
+                    provider.name()
+                )));
+            }
             let full = format!("{}+{name}", m.info.name);
             let mut info = m.info.clone();
             info.label = safe_label(&full);

@@ -694,6 +694,22 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_is_the_letter_the_answer_gives() {
+        for (text, letter) in [
+            ("B", Some("B")),
+            ("(C) the lamp", Some("C")),
+            ("D. RIVER", Some("D")),
+            ("The answer is A.", Some("A")),
+            ("answer: (b)", None),
+            ("I pick B because B is right", Some("B")),
+            ("maybe A, maybe B", None),
+            ("lamp", None),
+        ] {
+            assert_eq!(choice(text).as_deref(), letter, "{text}");
+        }
+    }
+
+    #[test]
     fn strict_refusals_ignore_broad_words() {
         let set = strict_refusals();
         assert!(set.matches("I'm sorry, but I can't help with that."));
