@@ -34,9 +34,10 @@ impl ChatModel for Instant0 {
         Box::pin(async {
             Ok(ChatResponse {
                 text: "Yes".into(),
+                reasoning: None,
                 finish: Finish::Stop,
                 finish_raw: None,
-                usage: Some(Usage { input: 20, output: 1 }),
+                usage: Some(Usage { input: 20, output: 1, reasoning: 0 }),
                 raw: serde_json::Value::Null,
             })
         })

@@ -343,6 +343,13 @@ pub struct Profile {
     /// (default 10; 0 turns the circuit breaker off).
     #[serde(default)]
     pub breaker_failures: Option<u32>,
+    /// How a reasoning model is asked to think (`effort`, `budget`, `include`); part of every
+    /// fingerprint.
+    #[serde(default)]
+    pub reasoning: Option<crate::backends::Reasoning>,
+    /// The tags around reasoning left inside the answer (default `["<think>", "</think>"]`).
+    #[serde(default)]
+    pub think_tags: Option<(String, String)>,
 }
 
 impl Profile {
@@ -400,6 +407,8 @@ impl Profile {
             params: BTreeMap::new(),
             anthropic_version: None,
             breaker_failures: None,
+            reasoning: None,
+            think_tags: None,
         })
     }
 

@@ -6,6 +6,7 @@
 //! is above `--max-unscorable`; 4 an endpoint is unreachable or failed its preflight check;
 //! 130 interrupted (Ctrl-C). A closed output pipe ends quietly with 0.
 
+use multitrust::protocol::reasoning::ReasoningScoring;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -264,6 +265,15 @@ struct RunArgs {
     /// aligned variants); mitigated models are compared with their plain model.
     #[arg(long, value_name = "MODEL")]
     reference: Option<String>,
+    /// What the evaluators see of a reasoning model's answer: `answer` (the final answer
+    /// only) or `inline` (the reasoning between think tags, then the answer, as the original's
+    /// evaluators would have seen it).
+    #[arg(long, value_enum, default_value = "answer")]
+    score_reasoning: ReasoningScoring,
+    /// Also run each task's evaluators on the reasoning text, to find safe answers over
+    /// unsafe reasoning and refusals decided in the reasoning (more judge and classifier calls).
+    #[arg(long)]
+    reasoning_view: bool,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +308,12 @@ struct ScoreArgs {
     /// Bootstrap replicates (default: the run's).
     #[arg(long)]
     bootstrap: Option<usize>,
+    /// What the evaluators see of a reasoning model's answer (default: the run's).
+    #[arg(long, value_enum)]
+    score_reasoning: Option<ReasoningScoring>,
+    /// Also run each task's evaluators on the reasoning text (on if the run did).
+    #[arg(long)]
+    reasoning_view: bool,
     /// How judge answers without the expected form are scored (default: the run's; original
     /// for a log).
     #[arg(long, value_enum)]
@@ -495,6 +511,8 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         guard: args.guard,
         guard_base_url: args.guard_base_url,
         reference: args.reference,
+        score_reasoning: args.score_reasoning,
+        reasoning_view: args.reasoning_view,
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Run(Box::new(options)), &config)?;
@@ -547,6 +565,8 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         bootstrap: args.bootstrap,
         judge_policy: args.judge_policy.map(Into::into),
         scorers: args.scorers,
+        score_reasoning: args.score_reasoning,
+        reasoning_view: args.reasoning_view,
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Score(options), &config)?;

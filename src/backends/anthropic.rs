@@ -67,8 +67,18 @@ impl Anthropic {
         }
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model));
-        body.insert("max_tokens".into(), json!(request.max_tokens));
-        body.insert("temperature".into(), json!(request.temperature));
+        match request.reasoning.as_ref().and_then(|r| r.budget) {
+            // Extended thinking: the budget comes on top of the answer's own limit, and the
+            // API takes no temperature other than 1 with it.
+            Some(budget) => {
+                body.insert("max_tokens".into(), json!(request.max_tokens + budget));
+                body.insert("thinking".into(), json!({"type": "enabled", "budget_tokens": budget}));
+            }
+            None => {
+                body.insert("max_tokens".into(), json!(request.max_tokens));
+                body.insert("temperature".into(), json!(request.temperature));
+            }
+        }
         if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
@@ -109,6 +119,12 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
         .filter_map(|c| c.get("text").and_then(Value::as_str))
         .collect::<Vec<_>>()
         .join("");
+    let thinking: Vec<&str> = content
+        .iter()
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("thinking"))
+        .filter_map(|c| c.get("thinking").and_then(Value::as_str))
+        .collect();
+    let reasoning = (!thinking.is_empty()).then(|| thinking.join("\n"));
     let finish_raw = raw.get("stop_reason").and_then(Value::as_str).map(str::to_string);
     let finish = match finish_raw.as_deref() {
         Some("end_turn") | Some("stop_sequence") | None => Finish::Stop,
@@ -119,8 +135,9 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
     let usage = raw.get("usage").map(|u| Usage {
         input: u.get("input_tokens").and_then(Value::as_u64).unwrap_or(0),
         output: u.get("output_tokens").and_then(Value::as_u64).unwrap_or(0),
+        reasoning: 0,
     });
-    Ok(ChatResponse { text, finish, finish_raw, usage, raw })
+    Ok(ChatResponse { text, reasoning, finish, finish_raw, usage, raw })
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ pub fn answer(baseline: Baseline, hint: &Hint, seed: u64, sample_id: &str) -> Ch
     };
     ChatResponse {
         text,
+        reasoning: None,
         finish: Finish::Stop,
         finish_raw: None,
         usage: None,

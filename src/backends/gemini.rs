@@ -65,10 +65,15 @@ impl Gemini {
         if !system.is_empty() {
             body.insert("systemInstruction".into(), json!({"parts": system}));
         }
-        body.insert(
-            "generationConfig".into(),
-            json!({"temperature": request.temperature, "maxOutputTokens": request.max_tokens}),
-        );
+        let mut config = json!({"temperature": request.temperature, "maxOutputTokens": request.max_tokens});
+        if let Some(r) = &request.reasoning {
+            let mut thinking = json!({"includeThoughts": r.include});
+            if let Some(budget) = r.budget {
+                thinking["thinkingBudget"] = json!(budget);
+            }
+            config["thinkingConfig"] = thinking;
+        }
+        body.insert("generationConfig".into(), config);
         let categories = [
             "HARM_CATEGORY_HATE_SPEECH",
             "HARM_CATEGORY_HARASSMENT",
@@ -106,13 +111,16 @@ impl ChatModel for Gemini {
 pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
     let usage = raw.get("usageMetadata").map(|u| Usage {
         input: u.get("promptTokenCount").and_then(Value::as_u64).unwrap_or(0),
-        output: u.get("candidatesTokenCount").and_then(Value::as_u64).unwrap_or(0),
+        output: u.get("candidatesTokenCount").and_then(Value::as_u64).unwrap_or(0)
+            + u.get("thoughtsTokenCount").and_then(Value::as_u64).unwrap_or(0),
+        reasoning: u.get("thoughtsTokenCount").and_then(Value::as_u64).unwrap_or(0),
     });
     let block = raw.pointer("/promptFeedback/blockReason").and_then(Value::as_str);
     let Some(candidate) = raw.pointer("/candidates/0") else {
         if let Some(reason) = block {
             return Ok(ChatResponse {
                 text: String::new(),
+                reasoning: None,
                 finish: Finish::Blocked,
                 finish_raw: Some(reason.to_string()),
                 usage,
@@ -121,18 +129,23 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
         }
         return Err(CallError::Decode(format!("no candidate in the answer: {}", short(&raw))));
     };
-    let text: String = candidate
-        .pointer("/content/parts")
-        .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .filter(|p| !p.get("thought").and_then(Value::as_bool).unwrap_or(false))
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("")
-        })
-        .unwrap_or_default();
+    // Thought parts (`"thought": true`) are the reasoning; the others the answer.
+    let parts = |thought: bool| -> String {
+        candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter(|p| p.get("thought").and_then(Value::as_bool).unwrap_or(false) == thought)
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("")
+            })
+            .unwrap_or_default()
+    };
+    let text = parts(false);
+    let reasoning = Some(parts(true)).filter(|r| !r.is_empty());
     let finish_raw = candidate.get("finishReason").and_then(Value::as_str).map(str::to_string);
     let finish = match finish_raw.as_deref() {
         Some("STOP") | None => Finish::Stop,
@@ -144,7 +157,7 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
         | Some("IMAGE_SAFETY") => Finish::Safety,
         Some(_) => Finish::Other,
     };
-    Ok(ChatResponse { text, finish, finish_raw, usage, raw })
+    Ok(ChatResponse { text, reasoning, finish, finish_raw, usage, raw })
 }
 
 #[cfg(test)]
@@ -158,7 +171,7 @@ mod tests {
                              "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2}}))
         .unwrap();
         assert_eq!((r.text.as_str(), r.finish), ("ab", Finish::Stop));
-        assert_eq!(r.usage, Some(Usage { input: 7, output: 2 }));
+        assert_eq!(r.usage, Some(Usage { input: 7, output: 2, reasoning: 0 }));
         let s = parse(json!({"candidates": [{"finishReason": "SAFETY"}]})).unwrap();
         assert_eq!((s.text.as_str(), s.finish), ("", Finish::Safety));
         let b = parse(json!({"promptFeedback": {"blockReason": "SAFETY"}})).unwrap();

@@ -46,6 +46,9 @@ pub struct ChatRequest {
     /// Downscale images whose longer side exceeds this many pixels before sending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_image_side: Option<u32>,
+    /// How the model is asked to reason (a generation parameter: part of the fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
     /// The limits an image is decoded within when it must be downscaled. Not part of the
     /// fingerprint: they decide whether an image can be sent, not what is sent.
     #[serde(skip)]
@@ -61,6 +64,7 @@ impl ChatRequest {
             temperature: 0.0,
             params: BTreeMap::new(),
             max_image_side: None,
+            reasoning: None,
             image_limits: ImageLimits::default(),
         }
     }
@@ -72,6 +76,34 @@ impl ChatRequest {
         let images = self.messages.iter().map(|m| m.images().count()).sum::<usize>();
         (chars / 4 + images * 800) as u32 + self.max_tokens
     }
+}
+
+/// How a reasoning model is asked to think, from the profile's `[models.NAME.reasoning]`.
+/// Each backend sends what its API takes: OpenAI-compatible servers `reasoning_effort`,
+/// Anthropic `thinking` with a token budget, Gemini `thinkingConfig` with its budget and
+/// `includeThoughts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoning {
+    /// OpenAI `reasoning_effort` (`minimal`, `low`, `medium`, `high`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    /// Tokens the model may spend thinking (Anthropic `budget_tokens`, Gemini
+    /// `thinkingBudget`). With Anthropic, the answer's own token limit is added to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u32>,
+    /// Ask for the thoughts themselves where the API hides them by default (Gemini
+    /// `includeThoughts`); on by default.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub include: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Why a model stopped generating.
@@ -106,15 +138,28 @@ impl Finish {
 pub struct Usage {
     /// Prompt tokens.
     pub input: u64,
-    /// Generated tokens.
+    /// Generated tokens (reasoning included, as providers count them).
     pub output: u64,
+    /// Of the generated tokens, those spent reasoning, when reported.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A model's answer, with the provider's raw response kept for inspection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {
-    /// The generated text ("" when the provider blocked the answer).
+    /// The generated text ("" when the provider blocked the answer): the final answer, without
+    /// the reasoning where the provider returned it apart.
     pub text: String,
+    /// The model's reasoning, where the provider returned it apart from the answer
+    /// (`reasoning_content`, thinking blocks, thought parts) or the answer began with it
+    /// between think tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     /// Why generation stopped.
     pub finish: Finish,
     /// The provider's own stop reason, as it sent it.
@@ -126,6 +171,36 @@ pub struct ChatResponse {
     /// The provider's response body.
     #[serde(default)]
     pub raw: Value,
+}
+
+/// The think tags most servers leave around the reasoning when no reasoning parser is on.
+pub const THINK_TAGS: (&str, &str) = ("<think>", "</think>");
+
+impl ChatResponse {
+    /// Moves reasoning left inside the answer into [`ChatResponse::reasoning`]: the text
+    /// between the open tag at the start and the close tag, or everything before a close tag
+    /// when the chat template put the open tag in the prompt (DeepSeek-R1 style). An open tag
+    /// never closed (the budget ran out while thinking) leaves no answer. A response whose
+    /// provider returned the reasoning apart is left as it is.
+    pub fn split_reasoning(mut self, open: &str, close: &str) -> ChatResponse {
+        if self.reasoning.is_some() || close.is_empty() {
+            return self;
+        }
+        let text = self.text.trim_start();
+        let (reasoning, answer) = if let Some(rest) = text.strip_prefix(open).filter(|_| !open.is_empty()) {
+            match rest.find(close) {
+                Some(at) => (rest[..at].to_string(), rest[at + close.len()..].to_string()),
+                None => (rest.to_string(), String::new()),
+            }
+        } else if let Some(at) = text.find(close) {
+            (text[..at].to_string(), text[at + close.len()..].to_string())
+        } else {
+            return self;
+        };
+        self.reasoning = Some(reasoning.trim().to_string());
+        self.text = answer.trim_start().to_string();
+        self
+    }
 }
 
 /// Why a backend could not be set up from its configuration.
@@ -268,6 +343,34 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasoning_left_in_the_answer_is_split_at_the_think_tags() {
+        let response = |text: &str| ChatResponse {
+            text: text.into(),
+            reasoning: None,
+            finish: Finish::Stop,
+            finish_raw: None,
+            usage: None,
+            raw: Value::Null,
+        };
+        let (o, c) = THINK_TAGS;
+        let split = |t: &str| {
+            let r = response(t).split_reasoning(o, c);
+            (r.reasoning, r.text)
+        };
+        assert_eq!(split("<think>a\nb</think>\n\nYes"), (Some("a\nb".into()), "Yes".into()));
+        assert_eq!(
+            split("opened by the template</think>No"),
+            (Some("opened by the template".into()), "No".into())
+        );
+        assert_eq!(split("<think>cut short"), (Some("cut short".into()), String::new()));
+        assert_eq!(split("Plain <think> answer"), (None, "Plain <think> answer".into()));
+        let custom = response("[R]x[/R]y").split_reasoning("[R]", "[/R]");
+        assert_eq!((custom.reasoning.as_deref(), custom.text.as_str()), (Some("x"), "y"));
+        let apart = ChatResponse { reasoning: Some("given apart".into()), ..response("<think>t</think>a") };
+        assert_eq!(apart.split_reasoning(o, c).text, "<think>t</think>a", "a provider's own split is kept");
+    }
 
     #[tokio::test]
     async fn payload_splices_base64_where_the_placeholders_are() {

@@ -72,6 +72,9 @@ impl OpenAi {
         body.insert("messages".into(), Value::Array(messages));
         body.insert("max_tokens".into(), json!(request.max_tokens));
         body.insert("temperature".into(), json!(request.temperature));
+        if let Some(effort) = request.reasoning.as_ref().and_then(|r| r.effort.as_ref()) {
+            body.insert("reasoning_effort".into(), json!(effort));
+        }
         for (k, v) in &request.params {
             body.insert(k.clone(), v.clone());
         }
@@ -99,6 +102,7 @@ impl ChatModel for OpenAi {
                 {
                     Ok(ChatResponse {
                         text: String::new(),
+                        reasoning: None,
                         finish: Finish::ContentFilter,
                         finish_raw: Some("content_filter".into()),
                         usage: None,
@@ -142,8 +146,19 @@ pub fn parse(raw: Value) -> Result<ChatResponse, CallError> {
     let usage = raw.get("usage").map(|u| Usage {
         input: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
         output: u.get("completion_tokens").and_then(Value::as_u64).unwrap_or(0),
+        reasoning: u
+            .pointer("/completion_tokens_details/reasoning_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     });
-    Ok(ChatResponse { text, finish, finish_raw, usage, raw })
+    // vLLM and SGLang return the reasoning apart, as `reasoning_content` (or `reasoning` in
+    // newer versions) when a reasoning parser is on.
+    let reasoning = ["reasoning_content", "reasoning"]
+        .iter()
+        .find_map(|k| message.get(*k).and_then(Value::as_str))
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    Ok(ChatResponse { text, reasoning, finish, finish_raw, usage, raw })
 }
 
 /// A JSON value cut short for an error message.
@@ -161,7 +176,7 @@ mod tests {
                              "usage": {"prompt_tokens": 5, "completion_tokens": 1}}))
         .unwrap();
         assert_eq!((r.text.as_str(), &r.finish), ("hi", &Finish::Stop));
-        assert_eq!(r.usage, Some(Usage { input: 5, output: 1 }));
+        assert_eq!(r.usage, Some(Usage { input: 5, output: 1, reasoning: 0 }));
         let f = parse(json!({"choices": [{"message": {"content": null},
                                          "finish_reason": "content_filter"}]}))
         .unwrap();

@@ -33,6 +33,8 @@ pub enum UnscorableKind {
     NotStored,
     /// The endpoint's circuit breaker is open: too many consecutive failures.
     EndpointDown,
+    /// A reasoning model spent its token budget thinking and gave no answer.
+    ReasoningTruncated,
     /// A mitigation's own step could not be used (a guard answer that is neither safe nor
     /// unsafe).
     Mitigation,
@@ -55,6 +57,7 @@ impl UnscorableKind {
             UnscorableKind::NotStored => "not_stored",
             UnscorableKind::EndpointDown => "endpoint_down",
             UnscorableKind::Mitigation => "mitigation",
+            UnscorableKind::ReasoningTruncated => "reasoning_truncated",
         }
     }
 }

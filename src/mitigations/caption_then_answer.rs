@@ -53,6 +53,7 @@ impl Mitigation for CaptionThenAnswer {
                     true => Ok(Reply {
                         response: crate::backends::ChatResponse {
                             text: String::new(),
+                            reasoning: None,
                             finish: crate::backends::Finish::Stop,
                             finish_raw: None,
                             usage: None,

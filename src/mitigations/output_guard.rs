@@ -188,6 +188,7 @@ impl Mitigation for OutputGuard {
                                 ));
                                 reply.response = ChatResponse {
                                     text: REFUSAL.to_string(),
+                                    reasoning: None,
                                     finish: Finish::Stop,
                                     finish_raw: Some("output-guard".into()),
                                     usage: reply.response.usage,

@@ -1,8 +1,8 @@
 //! `think-first`: reason about the risks of the request before answering, then give the
 //! answer after a marker. The inference-time stand-in for reasoning-based safety alignment
 //! (MultiTrust-X's RESA, which trains the reasoning in; a prompt can only ask for it). Only
-//! the text after the last "Final answer:" is scored; the reasoning's length is kept in the
-//! trace. The token limit grows by `budget` (default 512) to leave room for the reasoning.
+//! the text after the last "Final answer:" is scored; the text before it is kept as the
+//! answer's reasoning, so the reports and the reasoning view treat it like a reasoning model's. The token limit grows by `budget` (default 512) to leave room for the reasoning.
 
 use futures::future::BoxFuture;
 
@@ -44,14 +44,14 @@ impl ThinkFirst {
     }
 }
 
-/// The answer after the last marker (any case), and the reasoning's length in characters;
-/// the whole text when there is no marker.
-pub fn final_answer(text: &str) -> (String, Option<usize>) {
+/// The answer after the last marker (any case), and the reasoning before it; the whole text
+/// and no reasoning when there is no marker.
+pub fn final_answer(text: &str) -> (String, Option<String>) {
     let lower = text.to_lowercase();
     match lower.rfind(MARKER) {
         // Lower-casing can change byte lengths outside ASCII; only cut where both agree.
         Some(at) if lower.len() == text.len() && text.is_char_boundary(at + MARKER.len()) => {
-            (text[at + MARKER.len()..].trim().to_string(), Some(text[..at].chars().count()))
+            (text[at + MARKER.len()..].trim().to_string(), Some(text[..at].trim().to_string()))
         }
         _ => (text.to_string(), None),
     }
@@ -86,15 +86,19 @@ impl Mitigation for ThinkFirst {
                 .map(|r| {
                     r.map(|mut r| {
                         let (answer, reasoning) = final_answer(&r.response.text);
-                        r.trace.steps.push(match reasoning {
-                            Some(n) => {
-                                format!("think-first: {n} characters of reasoning before the final answer")
-                            }
+                        r.trace.steps.push(match &reasoning {
+                            Some(n) => format!(
+                                "think-first: {} characters of reasoning before the final answer",
+                                n.chars().count()
+                            ),
                             None => {
                                 "think-first: no \"Final answer:\" marker; the whole text is scored".into()
                             }
                         });
                         r.response.text = answer;
+                        if reasoning.is_some() {
+                            r.response.reasoning = reasoning;
+                        }
                         r
                     })
                 })
@@ -109,8 +113,11 @@ mod tests {
 
     #[test]
     fn only_the_text_after_the_last_marker_is_the_answer() {
-        assert_eq!(final_answer("Risky? No.\nFinal answer: Yes"), ("Yes".into(), Some(11)));
-        assert_eq!(final_answer("a FINAL ANSWER: x final answer: B"), ("B".into(), Some(18)));
+        assert_eq!(final_answer("Risky? No.\nFinal answer: Yes"), ("Yes".into(), Some("Risky? No.".into())));
+        assert_eq!(
+            final_answer("a FINAL ANSWER: x final answer: B"),
+            ("B".into(), Some("a FINAL ANSWER: x".into()))
+        );
         assert_eq!(final_answer("Just yes"), ("Just yes".into(), None));
         // A lower-cased text of another length (non-ASCII) is never cut in the wrong place.
         let (answer, _) = final_answer("İİ Final answer: ok");

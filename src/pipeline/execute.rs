@@ -18,13 +18,14 @@ use super::score::{Scorer, score_split};
 use super::templates;
 use crate::backends::baseline::Baseline;
 use crate::backends::reference::ReferenceScorers;
-use crate::backends::{ChatRequest, ChatResponse, ChatService};
+use crate::backends::{ChatRequest, ChatResponse, ChatService, THINK_TAGS};
 use crate::config::Profile;
 use crate::core::{Need, ScorerProfile, Unscorable, UnscorableKind};
 use crate::engine::Engine;
 use crate::mitigations::{self, Baselined, Call, Chat, Served, Trace};
 use crate::protocol::aggregate::{self, ModelSummary, TaskSummary};
 use crate::protocol::fixtures;
+use crate::protocol::reasoning::{self, ReasoningSummary, scored_text};
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::chain::Pred;
 use crate::protocol::scoring::judge::JudgePolicy;
@@ -133,6 +134,8 @@ pub fn manifest(plan: &Plan, loaded: &Loaded, status: RunStatus) -> Manifest {
         data: loaded.data.clone(),
         tasks: plan.tasks.iter().map(|t| t.info().id.to_string()).collect(),
         comparable: Comparability::default(),
+        score_reasoning: plan.score_reasoning,
+        reasoning_view: plan.reasoning_view,
         asking: BTreeMap::new(),
     };
     m.comparable = comparability(&m, matches!(plan.source, Source::Synthetic(_)));
@@ -190,6 +193,20 @@ pub fn comparability(m: &Manifest, synthetic: bool) -> Comparability {
 /// The answer a response gives: the response, unless it has no text and the provider did not
 /// block it, which makes the sample unscorable (kind `empty`).
 pub fn answer_of(response: ChatResponse, fingerprint: Option<String>, trace: Option<Trace>) -> Answer {
+    if response.text.trim().is_empty()
+        && !response.finish.is_block()
+        && response.reasoning.as_ref().is_some_and(|r| !r.trim().is_empty())
+    {
+        let tokens = response.usage.map(|u| u.reasoning).filter(|n| *n > 0);
+        let spent = tokens.map(|n| format!(" ({n} reasoning tokens)")).unwrap_or_default();
+        return Err(Unscorable::new(
+            UnscorableKind::ReasoningTruncated,
+            format!(
+                "the model reasoned{spent} and gave no answer: its token budget ran out while thinking; \
+                 raise the reasoning budget or lower its effort"
+            ),
+        ));
+    }
     if response.text.trim().is_empty() && !response.finish.is_block() {
         let why = match &response.finish_raw {
             Some(f) => format!("the answer has no text (finish reason `{f}`)"),
@@ -208,6 +225,7 @@ fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &Sample) -> 
         temperature: 0.0,
         params: profile.params.clone(),
         max_image_side: plan.max_image_side,
+        reasoning: profile.reasoning.clone(),
         image_limits: plan.image_limits,
     }
 }
@@ -373,8 +391,17 @@ async fn ask(
         };
         let chat = mitigations::wrap(base, &m.stack, engine);
         let replies = chat.ask(calls).await?;
+        let tags = m.profile.as_ref().and_then(|p| p.think_tags.clone());
+        let (open, close) = match &tags {
+            Some((o, c)) => (o.as_str(), c.as_str()),
+            None => THINK_TAGS,
+        };
         for ((t, s, i), reply) in slots.into_iter().zip(replies) {
-            answers[t][s][i] = reply.and_then(|r| answer_of(r.response, r.fingerprint, Some(r.trace)));
+            answers[t][s][i] = reply.and_then(|r| {
+                let response =
+                    if baseline.is_some() { r.response } else { r.response.split_reasoning(open, close) };
+                answer_of(response, r.fingerprint, Some(r.trace))
+            });
         }
     }
     Ok((answers, started.elapsed().as_secs_f64()))
@@ -397,25 +424,45 @@ async fn score(
                 .map(|a| {
                     a.as_ref()
                         .map(|a| Pred {
-                            text: a.response.text.clone(),
+                            text: scored_text(
+                                plan.score_reasoning,
+                                &a.response.text,
+                                a.response.reasoning.as_deref(),
+                            ),
                             blocked: a.response.finish.is_block(),
                         })
                         .map_err(Clone::clone)
                 })
                 .collect();
+            // The reasoning view: the same chains on the reasoning text alone.
+            let reasoning_preds: Option<Vec<Result<Pred, Unscorable>>> = plan.reasoning_view.then(|| {
+                split_answers
+                    .iter()
+                    .map(|a| match a.as_ref().ok().and_then(|a| a.response.reasoning.as_deref()) {
+                        Some(r) if !r.trim().is_empty() => Ok(Pred { text: r.to_string(), blocked: false }),
+                        _ => Err(Unscorable::new(UnscorableKind::Data, "no reasoning")),
+                    })
+                    .collect()
+            });
             let chains = task.chains(&split.name);
             let (id, name) = (task.info().id, split.name.as_str());
             jobs.push(async move {
                 let scores = score_split(id, name, samples, &preds, &chains, scorer).await?;
-                Ok::<_, PipelineError>((t, scores, samples.clone(), split_answers.clone()))
+                let reasoning = match &reasoning_preds {
+                    Some(p) if p.iter().any(Result::is_ok) => {
+                        Some(score_split(id, name, samples, p, &chains, scorer).await?)
+                    }
+                    _ => None,
+                };
+                Ok::<_, PipelineError>((t, scores, reasoning, samples.clone(), split_answers.clone()))
             });
         }
     }
     let done = futures::future::try_join_all(jobs).await?;
     let mut out: Vec<TaskRecord> =
         plan.tasks.iter().map(|t| TaskRecord { id: t.info().id.to_string(), splits: Vec::new() }).collect();
-    for (t, scores, samples, answers) in done {
-        out[t].splits.push(SplitRecord { samples, answers, scores });
+    for (t, scores, reasoning, samples, answers) in done {
+        out[t].splits.push(SplitRecord { samples, answers, scores, reasoning });
     }
     Ok(out)
 }
@@ -460,6 +507,7 @@ fn summarize(
         })
         .collect();
     let (sub_aspects, overall) = aggregate::scoreboard(&tasks);
+    let reasoning = reasoning_summary(plan, records);
     let asked: usize = tasks.iter().map(|t| t.samples).sum();
     let failed: usize = tasks.iter().map(|t| t.unscorable).sum();
     ModelSummary {
@@ -471,5 +519,47 @@ fn summarize(
         overall,
         unscorable_rate: if asked == 0 { 0.0 } else { failed as f64 / asked as f64 },
         cost: None,
+        reasoning,
     }
+}
+
+/// How a model reasoned, over its answers, with the reasoning view per task when it was run;
+/// none for a model that never reasoned.
+fn reasoning_summary(plan: &Plan, records: &[TaskRecord]) -> Option<ReasoningSummary> {
+    let splits = || records.iter().flat_map(|t| &t.splits);
+    let answered: Vec<&ChatResponse> =
+        splits().flat_map(|s| &s.answers).filter_map(|a| a.as_ref().ok()).map(|a| &a.response).collect();
+    let reasoned =
+        answered.iter().filter(|r| r.reasoning.as_ref().is_some_and(|t| !t.trim().is_empty())).count();
+    let truncated = splits()
+        .flat_map(|s| &s.answers)
+        .filter(|a| matches!(a, Err(u) if u.kind == UnscorableKind::ReasoningTruncated))
+        .count();
+    if reasoned == 0 && truncated == 0 {
+        return None;
+    }
+    let counted: Vec<u64> =
+        answered.iter().filter_map(|r| r.usage.map(|u| u.reasoning)).filter(|n| *n > 0).collect();
+    let tasks = records
+        .iter()
+        .zip(&plan.tasks)
+        .filter_map(|(record, task)| {
+            let pairs: Vec<_> = record
+                .splits
+                .iter()
+                .filter_map(|s| Some((&s.scores, s.reasoning.as_ref()?, task.chains(&s.scores.split))))
+                .collect();
+            (!pairs.is_empty()).then(|| reasoning::view(&record.id, task.refusal(), &pairs))
+        })
+        .collect();
+    Some(ReasoningSummary {
+        answers: answered.len(),
+        reasoned,
+        share: if answered.is_empty() { 0.0 } else { reasoned as f64 / answered.len() as f64 },
+        tokens_per_answer: (!counted.is_empty())
+            .then(|| counted.iter().sum::<u64>() as f64 / answered.len() as f64),
+        truncated,
+        scored: plan.score_reasoning,
+        tasks,
+    })
 }

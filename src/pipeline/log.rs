@@ -94,8 +94,14 @@ pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<An
         let group = format!("{i}");
         builder.push(text, image, target, extra, group);
         let answer = |text: String| {
-            let response =
-                ChatResponse { text, finish: Finish::Stop, finish_raw: None, usage: None, raw: Value::Null };
+            let response = ChatResponse {
+                text,
+                reasoning: None,
+                finish: Finish::Stop,
+                finish_raw: None,
+                usage: None,
+                raw: Value::Null,
+            };
             Ok(Answered { response, fingerprint: None, trace: None })
         };
         answers.push(match row.get("pred") {

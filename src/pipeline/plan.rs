@@ -18,6 +18,7 @@ use crate::core::{Identity, ImageLimits, ScorerProfile};
 use crate::data::DataDir;
 use crate::mitigations::{self, Guard, Mitigation};
 use crate::protocol::aggregate::DEFAULT_REPLICATES;
+use crate::protocol::reasoning::ReasoningScoring;
 use crate::protocol::scoring::judge::JudgePolicy;
 use crate::protocol::tasks::{self, Task};
 
@@ -65,6 +66,10 @@ pub struct RunOptions {
     /// The scorer profile (the configuration's, or `reference` for the synthetic default run
     /// with no judge or classifier configured, or `original`, when none).
     pub scorers: Option<ScorerProfile>,
+    /// What the evaluators see of a reasoning model's answer.
+    pub score_reasoning: ReasoningScoring,
+    /// Also score the reasoning text with each task's evaluators.
+    pub reasoning_view: bool,
     /// Mitigation stacks (`safety-prompt`, `jpeg:q=75+ecso`): every model runs plain and with
     /// each.
     pub mitigations: Vec<String>,
@@ -97,6 +102,10 @@ pub struct ScoreOptions {
     pub judge_policy: Option<JudgePolicy>,
     /// The scorer profile (the run's when none).
     pub scorers: Option<ScorerProfile>,
+    /// What the evaluators see of a reasoning model's answer (the run's when none).
+    pub score_reasoning: Option<ReasoningScoring>,
+    /// Also score the reasoning text (or when the run did).
+    pub reasoning_view: bool,
     /// The command line, for the manifest.
     pub command: Vec<String>,
 }
@@ -223,6 +232,10 @@ pub struct Plan {
     pub judge_policy: JudgePolicy,
     /// Which scorers answer the judge and classifier steps.
     pub scorers: ScorerProfile,
+    /// What the evaluators see of a reasoning model's answer.
+    pub score_reasoning: ReasoningScoring,
+    /// Whether the reasoning text is scored too (the reasoning view).
+    pub reasoning_view: bool,
     /// Send image samples to endpoints found to ignore images.
     pub allow_blind: bool,
     /// Fail the run, before sending anything, when the data has any problem.
@@ -333,6 +346,8 @@ impl Plan {
             max_unscorable,
             judge_policy: o.judge_policy,
             scorers,
+            score_reasoning: o.score_reasoning,
+            reasoning_view: o.reasoning_view,
             allow_blind: o.allow_blind,
             strict: o.strict,
             command: o.command,
@@ -396,6 +411,8 @@ impl Plan {
             max_unscorable: config.run.max_unscorable,
             judge_policy: o.judge_policy.unwrap_or(manifest.judge_policy),
             scorers,
+            score_reasoning: o.score_reasoning.unwrap_or(manifest.score_reasoning),
+            reasoning_view: o.reasoning_view || manifest.reasoning_view,
             allow_blind: false,
             strict: false,
             command: o.command,
@@ -450,6 +467,8 @@ impl Plan {
             endpoint: None,
             baseline: false,
             params: BTreeMap::new(),
+            reasoning: None,
+            think_tags: None,
             mitigation: None,
             reference: None,
         };
@@ -473,6 +492,8 @@ impl Plan {
             max_unscorable: 1.0,
             judge_policy: o.judge_policy,
             scorers,
+            score_reasoning: ReasoningScoring::Answer,
+            reasoning_view: false,
             allow_blind: false,
             strict: false,
             command: Vec::new(),
@@ -523,6 +544,8 @@ pub fn describe(profile: &Profile) -> ModelInfo {
         endpoint: (!profile.is_baseline()).then(|| profile.base_url()),
         baseline: profile.is_baseline(),
         params: profile.params.clone(),
+        reasoning: profile.reasoning.clone(),
+        think_tags: profile.think_tags.clone(),
         mitigation: None,
         reference: None,
     }
@@ -535,6 +558,8 @@ pub fn profile_of(info: &ModelInfo) -> Result<Profile, PipelineError> {
         Profile::shorthand(&format!("{}:{}", info.provider, info.model), info.endpoint.as_deref())?;
     profile.name = info.name.clone();
     profile.params = info.params.clone();
+    profile.reasoning = info.reasoning.clone();
+    profile.think_tags = info.think_tags.clone();
     if profile.provider == Provider::Baseline {
         profile.base_url = None;
     }

@@ -81,6 +81,7 @@ pub async fn check(
         temperature: 0.0,
         params: params.clone(),
         max_image_side: images.and_then(|(_, side)| side),
+        reasoning: None,
         image_limits: crate::core::ImageLimits::default(),
     };
     let fail = |u: &Unscorable| {
@@ -249,9 +250,10 @@ mod tests {
         Ok(Answer {
             reply: ChatResponse {
                 text: "OK".into(),
+                reasoning: None,
                 finish: Finish::Stop,
                 finish_raw: None,
-                usage: Some(Usage { input, output: 1 }),
+                usage: Some(Usage { input, output: 1, reasoning: 0 }),
                 raw: serde_json::Value::Null,
             },
             fingerprint: String::new(),

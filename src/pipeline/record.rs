@@ -13,6 +13,7 @@ use crate::core::{Identity, ScorerProfile, Unscorable};
 use crate::data::DataWarning;
 use crate::mitigations::Trace;
 use crate::protocol::aggregate::ModelSummary;
+use crate::protocol::reasoning::ReasoningScoring;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::judge::JudgePolicy;
 use crate::protocol::tasks::Task;
@@ -84,6 +85,12 @@ pub struct ModelInfo {
     /// Extra body parameters, part of every fingerprint.
     #[serde(default)]
     pub params: BTreeMap<String, Json>,
+    /// How it was asked to reason, when its profile says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<crate::backends::Reasoning>,
+    /// The think tags its answers were split at, when not the default `<think>`, `</think>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub think_tags: Option<(String, String)>,
     /// The mitigation stack it runs under (`safety-prompt`, `jpeg:q=75+ecso`), if any: the
     /// model is then `PLAIN+STACK`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,6 +224,12 @@ pub struct Manifest {
     /// Whether the scores can be compared with the published ones.
     #[serde(default)]
     pub comparable: Comparability,
+    /// What the evaluators saw of reasoning models' answers (`answer` or `inline`).
+    #[serde(default)]
+    pub score_reasoning: ReasoningScoring,
+    /// Whether the reasoning text was scored too (the reasoning view).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning_view: bool,
     /// Per model, what asking it took in this run: calls sent and wall time (these depend on
     /// what the store held, so they are kept here and not in `summary.json`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -277,6 +290,8 @@ pub struct SplitRecord {
     pub answers: Vec<Answer>,
     /// The scores, aligned with the samples.
     pub scores: SplitScores,
+    /// The same chains on the reasoning text (the reasoning view), when it was run.
+    pub reasoning: Option<SplitScores>,
 }
 
 /// One task of one model: the splits that loaded (in the task's order).

@@ -74,6 +74,9 @@ pub struct SampleLine {
     /// Token usage, when reported.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// The model's reasoning, where it returned any (the answer above is without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     /// For a mitigated model: the calls and tokens the answer took and what each mitigation
     /// did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +135,7 @@ impl SampleLine {
             Some(text) => Ok(Answered {
                 response: ChatResponse {
                     text: text.clone(),
+                    reasoning: self.reasoning.clone(),
                     finish: self.finish.clone().unwrap_or(Finish::Stop),
                     finish_raw: None,
                     usage: self.usage,
@@ -170,6 +174,8 @@ pub fn load_record(dir: &Path) -> Result<RunRecord, PipelineError> {
             endpoint: None,
             baseline: summary.baseline,
             params: BTreeMap::new(),
+            reasoning: None,
+            think_tags: None,
             mitigation: None,
             reference: None,
         });
@@ -256,7 +262,7 @@ pub fn task_records(lines: &[SampleLine], model: &str, tasks: &[Box<dyn Task>]) 
                         .filter(|l| l.model == model && l.task == task.info().id && l.split == split)
                         .collect();
                     let scores = rebuild_scores(task.info().id, &split, &task.chains(&split), &mine);
-                    SplitRecord { samples, answers, scores }
+                    SplitRecord { samples, answers, scores, reasoning: None }
                 })
                 .collect();
             TaskRecord { id: task.info().id.to_string(), splits }

@@ -118,6 +118,9 @@ pub struct ModelSummary {
     /// What asking the model took, when it was asked in this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// How the model reasoned, for a model that did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<crate::protocol::reasoning::ReasoningSummary>,
 }
 
 /// What answering took for one model: calls (to the model and to a mitigation's auxiliary

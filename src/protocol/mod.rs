@@ -5,5 +5,6 @@
 
 pub mod aggregate;
 pub mod fixtures;
+pub mod reasoning;
 pub mod scoring;
 pub mod tasks;

@@ -154,6 +154,9 @@ pub fn render(page: &Page) -> String {
     if !page.tradeoffs.is_empty() {
         tradeoffs(&mut md, page);
     }
+    if page.models.iter().any(|m| m.reasoning.is_some()) {
+        reasoning(&mut md, page);
+    }
 
     if !page.cross_modal.is_empty() {
         let _ = writeln!(
@@ -286,6 +289,63 @@ fn diff(d: Option<&Delta>) -> String {
     match d.ci {
         Some([l, h]) => format!("{value} [{l:+.2}, {h:+.2}]"),
         None => value,
+    }
+}
+
+/// The reasoning section: how each reasoning model (or `think-first` row) reasoned, and what
+/// the reasoning view found per task.
+fn reasoning(md: &mut String, page: &Page) {
+    let _ = writeln!(
+        md,
+        "\n## Reasoning\n\nModels that returned reasoning (apart, or between think tags), and `think-first` rows. \
+         Scored: what the evaluators saw (`answer`: the final answer only; `inline`: reasoning and answer). \
+         Truncated: answers lost because the budget ran out while reasoning (unscorable, `reasoning_truncated`).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| model | answers with reasoning | reasoning tokens / answer | truncated | scored |\n|---|---:|---:|---:|---|"
+    );
+    let reasoning_models = page.models.iter().filter_map(|m| Some((m, m.reasoning.as_ref()?)));
+    for (m, r) in reasoning_models.clone() {
+        let tokens = r.tokens_per_answer.map(|t| format!("{t:.0}")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            md,
+            "| {} | {} of {} ({:.1}%) | {tokens} | {} | {:?} |",
+            cell(&m.name),
+            r.reasoned,
+            r.answers,
+            100.0 * r.share,
+            r.truncated,
+            r.scored
+        );
+    }
+    if reasoning_models.clone().any(|(_, r)| !r.tasks.is_empty()) {
+        let _ = writeln!(
+            md,
+            "\nThe reasoning view: each task's evaluators run on the reasoning text too. Unsafe reasoning: a safe \
+             answer over reasoning that a harm evaluator flags (a private detail, toxic text, a jailbreak). Refusal \
+             decided: a refusal in the reasoning and in the answer; phrase only: a refusal phrase in the reasoning \
+             of an answer that does not refuse (inline scoring would count it).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| model | task | with reasoning | unsafe reasoning | refusal decided | refusal phrase only |\n|---|---|---:|---:|---:|---:|"
+        );
+        for (m, r) in reasoning_models {
+            for t in &r.tasks {
+                let decided: usize = t.chains.iter().map(|c| c.refusal_decided).sum();
+                let phrase: usize = t.chains.iter().map(|c| c.refusal_phrase_only).sum();
+                let rate = t.unsafe_rate.map(|v| format!(" ({:.1}%)", 100.0 * v)).unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {}{rate} | {decided} | {phrase} |",
+                    cell(&m.name),
+                    t.task,
+                    t.reasoned,
+                    t.unsafe_reasoning
+                );
+            }
+        }
     }
 }
 

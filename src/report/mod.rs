@@ -173,6 +173,7 @@ pub fn sample_lines<'a>(
                 extra: sample.extra_json(),
                 fingerprint: answered.and_then(|a| a.fingerprint.clone()),
                 response: answered.map(|a| a.response.text.clone()),
+                reasoning: answered.and_then(|a| a.response.reasoning.clone()),
                 finish: answered.map(|a| a.response.finish.clone()),
                 usage: answered.and_then(|a| a.response.usage),
                 trace: answered

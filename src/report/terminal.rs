@@ -60,6 +60,23 @@ pub fn render(record: &RunRecord) -> String {
             let kinds: Vec<String> = h.unscorable.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let _ = writeln!(out, "  unscorable: {}", kinds.join(", "));
         }
+        if let Some(r) = &s.reasoning {
+            let tokens = r
+                .tokens_per_answer
+                .map(|t| format!(", {t:.0} reasoning tokens per answer"))
+                .unwrap_or_default();
+            let unsafe_: usize = r.tasks.iter().map(|t| t.unsafe_reasoning).sum();
+            let view = if r.tasks.is_empty() {
+                String::new()
+            } else {
+                format!("; {unsafe_} safe answer(s) over unsafe reasoning")
+            };
+            let _ = writeln!(
+                out,
+                "  reasoning: {} of {} answers{tokens}, {} lost to the budget{view}",
+                r.reasoned, r.answers, r.truncated
+            );
+        }
         for w in &h.warnings {
             let _ = writeln!(out, "  warning: {w}");
         }

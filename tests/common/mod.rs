@@ -357,6 +357,8 @@ pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Pl
         max_unscorable: 0.2,
         judge_policy: JudgePolicy::Original,
         scorers: multitrust::core::ScorerProfile::Original,
+        score_reasoning: Default::default(),
+        reasoning_view: false,
         allow_blind: false,
         strict: false,
         command: vec![],
