@@ -98,7 +98,13 @@ fn pipeline(runtime: &tokio::runtime::Runtime) {
             } else {
                 mitigations::stack(stack, &ctx).unwrap_or_default()
             };
-            let base = Box::new(Served { engine: &engine, service: service.clone(), label: "bench".into() });
+            let tags = ("<think>".to_string(), "</think>".to_string());
+            let base = Box::new(Served {
+                engine: &engine,
+                service: service.clone(),
+                label: "bench".into(),
+                think_tags: tags,
+            });
             let chat = mitigations::wrap(base, &layers, &engine);
             let started = Instant::now();
             let replies = runtime.block_on(chat.ask(calls.clone()));

@@ -198,7 +198,9 @@ pub trait Chat: Send + Sync {
     fn ask<'a>(&'a self, calls: Vec<Call>) -> BoxFuture<'a, Result<Vec<Replied>, Stop>>;
 }
 
-/// A served model, through the engine (store, limits, retries).
+/// A served model, through the engine (store, limits, retries). Reasoning left in an answer
+/// between the think tags is moved apart here, so that mitigations (a self-check, a guard)
+/// see the answer as the evaluators do.
 pub struct Served<'e> {
     /// The engine.
     pub engine: &'e Engine,
@@ -206,6 +208,8 @@ pub struct Served<'e> {
     pub service: Arc<ChatService>,
     /// The progress bar's label.
     pub label: String,
+    /// The tags around reasoning left in the answer (`<think>`, `</think>` by default).
+    pub think_tags: (String, String),
 }
 
 impl Chat for Served<'_> {
@@ -218,7 +222,7 @@ impl Chat for Served<'_> {
                 .map(|o| {
                     o.map(|a| Reply {
                         trace: Trace::call(&a.reply, a.cached),
-                        response: a.reply,
+                        response: a.reply.split_reasoning(&self.think_tags.0, &self.think_tags.1),
                         fingerprint: Some(a.fingerprint),
                     })
                 })

@@ -384,24 +384,22 @@ async fn ask(
     if !calls.is_empty() {
         let base: Box<dyn Chat + '_> = match (&service, baseline) {
             (Some(service), _) => {
-                Box::new(Served { engine, service: service.clone(), label: m.info.name.clone() })
+                let (open, close) = THINK_TAGS;
+                let tags = m.profile.as_ref().and_then(|p| p.think_tags.clone());
+                Box::new(Served {
+                    engine,
+                    service: service.clone(),
+                    label: m.info.name.clone(),
+                    think_tags: tags.unwrap_or_else(|| (open.to_string(), close.to_string())),
+                })
             }
             (None, Some(kind)) => Box::new(Baselined::new(kind, plan.seed, hints.into_iter())),
             (None, None) => unreachable!("calls are only made for a served model or a baseline"),
         };
         let chat = mitigations::wrap(base, &m.stack, engine);
         let replies = chat.ask(calls).await?;
-        let tags = m.profile.as_ref().and_then(|p| p.think_tags.clone());
-        let (open, close) = match &tags {
-            Some((o, c)) => (o.as_str(), c.as_str()),
-            None => THINK_TAGS,
-        };
         for ((t, s, i), reply) in slots.into_iter().zip(replies) {
-            answers[t][s][i] = reply.and_then(|r| {
-                let response =
-                    if baseline.is_some() { r.response } else { r.response.split_reasoning(open, close) };
-                answer_of(response, r.fingerprint, Some(r.trace))
-            });
+            answers[t][s][i] = reply.and_then(|r| answer_of(r.response, r.fingerprint, Some(r.trace)));
         }
     }
     Ok((answers, started.elapsed().as_secs_f64()))
