@@ -51,6 +51,12 @@ fn openai(content: &str, extra: Value, finish: &str, reasoning_tokens: u64) -> V
                      "completion_tokens_details": {"reasoning_tokens": reasoning_tokens}}})
 }
 
+/// Every request body a server received.
+async fn bodies(server: &wiremock::MockServer) -> Vec<Value> {
+    let received = server.received_requests().await.unwrap_or_default();
+    received.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
+}
+
 fn is_probe(body: &Value) -> bool {
     common::is_probe(body)
 }
@@ -168,24 +174,12 @@ async fn anthropic_thinking_and_gemini_thoughts_are_asked_for_and_captured() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    let a_bodies: Vec<Value> = anthropic
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let a_bodies = bodies(&anthropic).await;
     let asked = a_bodies.iter().find(|b| b["max_tokens"] != 4).unwrap();
     assert_eq!(asked["thinking"], json!({"type": "enabled", "budget_tokens": 1024}));
     assert_eq!(asked["max_tokens"], 50 + 1024, "the budget comes on top of the answer's limit");
     assert!(asked.get("temperature").is_none(), "no temperature with extended thinking");
-    let g_bodies: Vec<Value> = gemini
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let g_bodies = bodies(&gemini).await;
     let asked = g_bodies.iter().find(|b| b["generationConfig"]["maxOutputTokens"] != 4).unwrap();
     assert_eq!(
         asked["generationConfig"]["thinkingConfig"],
@@ -238,13 +232,7 @@ async fn reasoning_options_enter_the_request_and_its_fingerprint() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    let bodies: Vec<Value> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = bodies(&server).await;
     let efforts: std::collections::BTreeSet<String> =
         bodies.iter().filter(|b| !is_probe(b)).map(|b| b["reasoning_effort"].to_string()).collect();
     assert_eq!(efforts.into_iter().collect::<Vec<_>>(), vec!["\"high\"", "\"low\"", "null"]);
