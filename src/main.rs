@@ -274,6 +274,10 @@ struct RunArgs {
     /// unsafe reasoning and refusals decided in the reasoning (more judge and classifier calls).
     #[arg(long)]
     reasoning_view: bool,
+    /// What to print on stdout: `text` (the summary matrix) or `json` (`summary.json`, and
+    /// nothing else, for scripts).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -314,6 +318,11 @@ struct ScoreArgs {
     /// Also run each task's evaluators on the reasoning text (on if the run did).
     #[arg(long)]
     reasoning_view: bool,
+    /// What to print on stdout: `text` (the summary matrix) or `json` (`summary.json`, and
+    /// nothing else, for scripts).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
     /// How judge answers without the expected form are scored (default: the run's; original
     /// for a log).
     #[arg(long, value_enum)]
@@ -334,6 +343,19 @@ struct ReportArgs {
     /// for several.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// What to print on stdout: `text` (the summary matrix) or `json` (`summary.json`, and
+    /// nothing else, for scripts).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// What a command prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// For people.
+    Text,
+    /// `summary.json`, for programs.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -488,6 +510,7 @@ fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool, secrets: &[Strin
 
 async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
     let config = args.common.load()?;
+    let format = args.format;
     let options = RunOptions {
         models: args.models,
         base_url: args.base_url,
@@ -516,11 +539,12 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Run(Box::new(options)), &config)?;
-    execute(plan, quiet).await
+    execute(plan, quiet, format).await
 }
 
 async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
     let config = args.common.load()?;
+    let format = args.format;
     if let Some(log) = &args.mmtrusteval_log {
         let options = LogOptions {
             path: log.clone(),
@@ -570,12 +594,12 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         command: std::env::args().collect(),
     };
     let plan = Plan::new(Request::Score(options), &config)?;
-    execute(plan, quiet).await
+    execute(plan, quiet, format).await
 }
 
 /// Loads, executes and writes a plan with a run directory; prints the summary; says how it
 /// ended in the exit code.
-async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
+async fn execute(plan: Plan, quiet: bool, format: Format) -> Result<i32> {
     let out = plan.dir();
     std::fs::create_dir_all(&out)
         .with_context(|| format!("{}: cannot create the run directory", out.display()))?;
@@ -656,7 +680,10 @@ async fn execute(plan: Plan, quiet: bool) -> Result<i32> {
         std::process::abort();
     }
     report::write_manifest(&out, &record.manifest)?;
-    print_summary(&record)?;
+    match format {
+        Format::Text => print_summary(&record)?,
+        Format::Json => print_json(&out)?,
+    }
     eprintln!("{requests}; {:.1}s. Run directory: {}", started.elapsed().as_secs_f64(), out.display());
     Ok(ending(&record, &loaded, plan.max_unscorable))
 }
@@ -688,6 +715,16 @@ fn ending(record: &RunRecord, loaded: &pipeline::Loaded, max_unscorable: f64) ->
         return code::UNSCORABLE;
     }
     code::OK
+}
+
+/// Prints a written `summary.json` to stdout, as it is.
+fn print_json(dir: &std::path::Path) -> Result<()> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 fn print_summary(record: &RunRecord) -> Result<()> {
@@ -863,6 +900,9 @@ fn report_command(args: ReportArgs) -> Result<i32> {
     };
     report::write_reports(&records, &out)?;
     eprintln!("wrote report.html, report.md and summary.json to {}", out.display());
+    if args.format == Format::Json {
+        print_json(&out)?;
+    }
     Ok(code::OK)
 }
 

@@ -128,3 +128,48 @@ fn markdown_links_and_images_in_model_names_are_inert() {
         "the name is shown, escaped: {md}"
     );
 }
+
+#[test]
+fn the_terminal_summary_is_one_matrix_and_json_prints_summary_json_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let run = Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["run", "-q", "--tasks", "T1,R3,P1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = String::from_utf8_lossy(&run.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // One header row with the four baselines as columns, then a row per number.
+    let header = lines.iter().find(|l| l.contains("baseline:oracle")).unwrap();
+    for m in ["baseline:refuse", "baseline:comply", "baseline:random"] {
+        assert!(header.contains(m), "{header}");
+    }
+    let r3 = lines.iter().find(|l| l.starts_with("R3 ")).unwrap();
+    assert_eq!(r3.split_whitespace().filter(|c| c.parse::<f64>().is_ok()).count(), 4, "{r3}");
+    assert!(lines.iter().any(|l| l.starts_with("Overall")));
+    assert!(lines.len() < 30, "{text}");
+    // --format json: stdout is summary.json, byte for byte.
+    let json_out = tmp.path().join("json");
+    let run = Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["run", "-q", "--tasks", "T1,R3,P1", "--format", "json", "--out"])
+        .arg(&json_out)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert_eq!(run.stdout, std::fs::read(json_out.join("summary.json")).unwrap());
+    let report = Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["report", "--format", "json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(report.status.success());
+    let page: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(page["models"].as_array().unwrap().len(), 4);
+    // The sections have stable anchors.
+    let html = read(&out.join("report.html"));
+    for id in ["overview", "tasks", "cross-modal", "leaderboard", "samples"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "#{id}");
+    }
+}

@@ -1,46 +1,101 @@
-//! The summary a run prints on the terminal: each model's task scores, its overall score, the
-//! health of its answers and whatever looks wrong.
+//! The summary a run prints on the terminal, in one screen: a task × model matrix, then per
+//! model whatever looks wrong, then the trade-offs.
 
 use std::fmt::Write;
 
 use super::markdown::short;
 use crate::pipeline::RunRecord;
 
-/// The terminal summary of a run.
+/// The widest a model's column gets; longer names are cut and listed in full below.
+const COLUMN: usize = 16;
+
+/// The terminal summary of a run: one task × model matrix (models as columns) with the overall
+/// and sub-aspect rows, tasks that no model could score grouped on one line, then per model only
+/// what needs saying (unscorable answers, warnings, reasoning), and the trade-offs.
 pub fn render(record: &RunRecord) -> String {
     let mut out = String::new();
+    let models: Vec<&crate::protocol::aggregate::ModelSummary> =
+        record.models.iter().map(|m| &m.summary).collect();
+    let width = models.iter().map(|m| m.name.chars().count()).max().unwrap_or(0).clamp(8, COLUMN);
+    let clip = |name: &str| -> String {
+        if name.chars().count() <= width {
+            name.to_string()
+        } else {
+            format!("{}…", name.chars().take(width - 1).collect::<String>())
+        }
+    };
+    let label_width = 46;
+    let row = |out: &mut String, label: &str, cells: Vec<String>| {
+        let label: String = label.chars().take(label_width).collect();
+        let _ = write!(out, "{label:<label_width$}");
+        for c in cells {
+            let _ = write!(out, " {c:>width$}");
+        }
+        out.push('\n');
+    };
+    let number = |v: Option<f64>, partial: bool| match v {
+        Some(v) if partial => format!("{v:.2}*"),
+        Some(v) => format!("{v:.2}"),
+        None => "-".to_string(),
+    };
+    out.push('\n');
+    row(&mut out, "", models.iter().map(|m| clip(&m.name)).collect());
+    row(&mut out, "Overall", models.iter().map(|m| number(m.overall.score, m.overall.partial)).collect());
+    if let Some(first) = models.first() {
+        for (i, sub) in first.sub_aspects.iter().enumerate() {
+            if models.iter().all(|m| m.sub_aspects.get(i).is_none_or(|s| s.score.is_none())) {
+                continue;
+            }
+            let cells = models
+                .iter()
+                .map(|m| m.sub_aspects.get(i).map(|s| number(s.score, s.partial)).unwrap_or_default())
+                .collect();
+            row(&mut out, &format!("  {}", sub.name), cells);
+        }
+        let mut unscored: Vec<String> = Vec::new();
+        for (i, t) in first.tasks.iter().enumerate() {
+            let tasks: Vec<Option<&crate::protocol::aggregate::TaskSummary>> =
+                models.iter().map(|m| m.tasks.get(i)).collect();
+            if tasks.iter().all(|t| t.is_none_or(|t| t.score.is_none())) {
+                let why = t.missing.as_deref().map(short).unwrap_or_else(|| "no score".into());
+                unscored.push(format!("{} ({why})", t.id));
+                continue;
+            }
+            let by = if t.scorers.is_some() { " †" } else { "" };
+            let cells = tasks
+                .iter()
+                .map(|t| match t {
+                    Some(t) => {
+                        let flag = if t.unscorable > 0 { "!" } else { "" };
+                        match t.score {
+                            Some(v) => format!("{v:.2}{flag}"),
+                            None => "-".into(),
+                        }
+                    }
+                    None => String::new(),
+                })
+                .collect();
+            row(&mut out, &format!("{} {}{by}", t.id, t.name), cells);
+        }
+        if !unscored.is_empty() {
+            let _ = writeln!(out, "not scored: {}", unscored.join(", "));
+        }
+    }
+    let clipped: Vec<&str> =
+        models.iter().map(|m| m.name.as_str()).filter(|n| n.chars().count() > width).collect();
+    if !clipped.is_empty() {
+        let _ = writeln!(out, "models: {}", clipped.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "* partial (tasks missing); ! some samples unscorable; intervals and every number in report.html"
+    );
+    if let Some(p) = models.iter().flat_map(|m| m.tasks.iter()).find_map(|t| t.scorers) {
+        let _ = writeln!(out, "† judged and classified tasks: {p} profile ({})", p.label());
+    }
     for m in &record.models {
         let s = &m.summary;
-        let tag = if s.baseline { " (reference baseline)" } else { "" };
-        let _ = writeln!(out, "\n{}{tag}", s.name);
-        if let Some(p) = s.tasks.iter().find_map(|t| t.scorers) {
-            let _ = writeln!(out, "  judged and classified tasks: {p} profile ({})", p.label());
-        }
-        for t in &s.tasks {
-            let score = match (t.score, &t.missing) {
-                (Some(v), _) => {
-                    let by = t.scorers.map(|p| format!("  · {p}")).unwrap_or_default();
-                    match t.ci {
-                        Some([lo, hi]) => format!("{v:6.2}  [{lo:.2}, {hi:.2}]{by}"),
-                        None => format!("{v:6.2}{by}"),
-                    }
-                }
-                (None, Some(why)) => format!("   -    {}", short(why)),
-                (None, None) => "   -".to_string(),
-            };
-            let unscorable = if t.unscorable > 0 {
-                format!("  ({} of {} unscorable)", t.unscorable, t.samples)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(out, "  {:<4} {:<44} {score}{unscorable}", t.id, t.name);
-        }
-        let overall = match s.overall.score {
-            Some(v) if s.overall.partial => format!("{v:.2} (partial: not comparable)"),
-            Some(v) => format!("{v:.2}"),
-            None => "missing".to_string(),
-        };
-        let _ = writeln!(out, "  overall: {overall}");
+        let mut notes = Vec::new();
         let h = &m.health;
         if h.answers > 0 && !s.baseline {
             let repeated = h
@@ -48,17 +103,23 @@ pub fn render(record: &RunRecord) -> String {
                 .as_ref()
                 .map(|r| format!(", most common answer {:.0}%", 100.0 * r.share))
                 .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  answers: {} of {}, {:.0}% at the token limit{repeated}",
+            notes.push(format!(
+                "answers: {} of {}, {:.0}% at the token limit{repeated}",
                 h.answers,
                 h.samples,
                 100.0 * h.max_tokens_share
-            );
+            ));
         }
         if !h.unscorable.is_empty() {
             let kinds: Vec<String> = h.unscorable.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            let _ = writeln!(out, "  unscorable: {}", kinds.join(", "));
+            notes.push(format!("unscorable: {}", kinds.join(", ")));
+        }
+        for t in s.tasks.iter().filter(|t| t.score.is_none() && t.missing.is_some()) {
+            if let Some(why) = &t.missing
+                && why.starts_with("split ")
+            {
+                notes.push(format!("{}: {why}", t.id));
+            }
         }
         if let Some(r) = &s.reasoning {
             let tokens = r
@@ -71,14 +132,18 @@ pub fn render(record: &RunRecord) -> String {
             } else {
                 format!("; {unsafe_} safe answer(s) over unsafe reasoning")
             };
-            let _ = writeln!(
-                out,
-                "  reasoning: {} of {} answers{tokens}, {} lost to the budget{view}",
+            notes.push(format!(
+                "reasoning: {} of {} answers{tokens}, {} lost to the budget{view}",
                 r.reasoned, r.answers, r.truncated
-            );
+            ));
         }
-        for w in &h.warnings {
-            let _ = writeln!(out, "  warning: {w}");
+        notes.extend(h.warnings.iter().map(|w| format!("warning: {w}")));
+        if !notes.is_empty() {
+            let tag = if s.baseline { " (reference baseline)" } else { "" };
+            let _ = writeln!(out, "\n{}{tag}", s.name);
+            for n in notes {
+                let _ = writeln!(out, "  {n}");
+            }
         }
     }
     let runs = super::compare::Runs::new(std::slice::from_ref(record));
