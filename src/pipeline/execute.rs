@@ -513,6 +513,7 @@ fn summarize(
         label: m.info.label.clone(),
         baseline: m.info.baseline,
         tasks,
+        aspects: aggregate::aspects(&sub_aspects),
         sub_aspects,
         overall,
         unscorable_rate: if asked == 0 { 0.0 } else { failed as f64 / asked as f64 },

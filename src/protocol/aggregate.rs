@@ -113,6 +113,9 @@ pub struct ModelSummary {
     pub sub_aspects: Vec<Combined>,
     /// The overall score: the mean of the ten sub-aspects.
     pub overall: Combined,
+    /// The five aspect scores, each the mean of its two sub-aspects.
+    #[serde(default)]
+    pub aspects: Vec<Combined>,
     /// Samples that ended unscorable by a failure, over all samples asked.
     pub unscorable_rate: f64,
     /// What asking the model took, when it was asked in this run.
@@ -354,6 +357,36 @@ pub fn scoreboard(tasks: &[TaskSummary]) -> (Vec<Combined>, Combined) {
     }
     overall.score = overall.score.map(|s| (s * 100.0).round() / 100.0);
     (subs, overall)
+}
+
+/// The five aspect scores from the sub-aspect scores: each the mean of its two sub-aspects,
+/// replicate by replicate, and partial when either is missing or partial.
+pub fn aspects(subs: &[Combined]) -> Vec<Combined> {
+    use crate::protocol::tasks::Aspect;
+    [Aspect::Truthfulness, Aspect::Safety, Aspect::Robustness, Aspect::Fairness, Aspect::Privacy]
+        .into_iter()
+        .map(|aspect| {
+            let mine: Vec<&Combined> = SubAspect::ALL
+                .iter()
+                .filter(|s| s.aspect() == aspect)
+                .filter_map(|s| subs.iter().find(|c| c.name == s.name()))
+                .collect();
+            let parts: Vec<Part> = mine
+                .iter()
+                .map(|c| Part {
+                    name: c.name.clone(),
+                    weight: 1.0,
+                    score: c.score,
+                    replicates: &c.replicates,
+                })
+                .collect();
+            let mut combined = combine(aspect.name(), &parts);
+            if mine.len() < 2 || mine.iter().any(|c| c.partial) {
+                combined.partial = true;
+            }
+            combined
+        })
+        .collect()
 }
 
 /// The task ids of a sub-aspect.

@@ -361,6 +361,82 @@ pub struct Placement {
     pub note: String,
 }
 
+/// The published sub-aspect scores of MultiTrust (the benchmark website's data, 2025-02-11),
+/// shipped in the binary.
+pub const PUBLISHED_SUBASPECTS: &str = include_str!("published-subaspects.tsv");
+
+/// The published sub-aspect table: its column names (the ten sub-aspects, then `Avg.`) and
+/// each model's row, in the file's order.
+pub fn published_subaspects() -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let mut header = Vec::new();
+    let mut rows = Vec::new();
+    for line in PUBLISHED_SUBASPECTS.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split('\t').collect();
+        if cells.first() == Some(&"model") {
+            header = cells[1..].iter().map(|c| c.to_string()).collect();
+            continue;
+        }
+        let values: Option<Vec<f64>> = cells[1..].iter().map(|c| c.trim().parse().ok()).collect();
+        if let (Some(name), Some(values)) = (cells.first(), values) {
+            rows.push((name.to_string(), values));
+        }
+    }
+    (header, rows)
+}
+
+/// Where a model's ten sub-aspect scores would rank among the published models.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubPlacement {
+    /// Model.
+    pub model: String,
+    /// Per sub-aspect: its name, the model's score, and the rank it would take (1 = best)
+    /// among the published models, when placed.
+    pub sub_aspects: Vec<(String, Option<f64>, Option<usize>)>,
+    /// Published models per sub-aspect.
+    pub of: usize,
+    /// Why it is not placed, or the caveat.
+    pub note: String,
+}
+
+/// Places each comparable model's complete sub-aspect scores among the published ones.
+pub fn sub_placements(runs: &Runs) -> Vec<SubPlacement> {
+    let (_, rows) = published_subaspects();
+    runs.models
+        .iter()
+        .map(|m| {
+            let comparable = &m.run.manifest.comparable;
+            let why_not = if m.run.manifest.data.synthetic {
+                Some("not placed: scores on the synthetic suite".to_string())
+            } else if m.summary.baseline {
+                Some("not placed: a reference baseline".to_string())
+            } else if !comparable.comparable {
+                Some(format!("not placed: {}", comparable.reasons.join("; ")))
+            } else {
+                None
+            };
+            let sub_aspects = m
+                .summary
+                .sub_aspects
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let rank = match (why_not.is_none() && !s.partial, s.score) {
+                        (true, Some(v)) => Some(1 + rows.iter().filter(|(_, r)| r.get(i).is_some_and(|p| *p >= v)).count()),
+                        _ => None,
+                    };
+                    (s.name.clone(), s.score, rank)
+                })
+                .collect();
+            let note = why_not.unwrap_or_else(|| {
+                "Published scores come from the original toolbox and the benchmark's data (website, 2025-02-11); \
+                 data and protocol versions may differ."
+                    .into()
+            });
+            SubPlacement { model: label(m, runs), sub_aspects, of: rows.len(), note }
+        })
+        .collect()
+}
+
 /// The published scores, best first.
 pub fn published() -> Vec<Published> {
     let mut rows: Vec<(String, f64)> = PUBLISHED
@@ -424,6 +500,20 @@ pub fn placements(runs: &Runs) -> Vec<Placement> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_subaspect_table_is_shipped_whole() {
+        let (header, rows) = published_subaspects();
+        assert_eq!(header.len(), 11, "ten sub-aspects and the average: {header:?}");
+        assert_eq!(rows.len(), 43);
+        let gpt4 = rows.iter().find(|(m, _)| m == "GPT-4-Turbo").unwrap();
+        assert_eq!((gpt4.1[0], gpt4.1[10]), (75.06, 78.28));
+        // Every row's average is the mean of its ten sub-aspects, to the table's rounding.
+        for (m, v) in &rows {
+            let mean = v[..10].iter().sum::<f64>() / 10.0;
+            assert!((mean - v[10]).abs() < 0.011, "{m}: {mean} vs {}", v[10]);
+        }
+    }
 
     #[test]
     fn the_published_leaderboard_is_shipped_and_sorted() {

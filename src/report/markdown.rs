@@ -35,7 +35,18 @@ pub fn render(page: &Page) -> String {
         h
     };
 
-    let _ = writeln!(md, "## Scoreboard\n\n{}", header(""));
+    let _ = writeln!(md, "## How trustworthy\n\n{}", header(""));
+    let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
+    let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
+    for (i, aspect) in
+        page.models.first().map(|m| m.aspects.as_slice()).unwrap_or_default().iter().enumerate()
+    {
+        let cells: Vec<String> =
+            page.models.iter().map(|m| m.aspects.get(i).map(combined).unwrap_or_default()).collect();
+        let _ = writeln!(md, "| {} | {} |", cell(&aspect.name), cells.join(" | "));
+    }
+
+    let _ = writeln!(md, "\n## Scoreboard\n\n{}", header(""));
     let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
     let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
     for (i, sub) in
@@ -247,6 +258,29 @@ pub fn render(page: &Page) -> String {
             (None, None) => String::new(),
         };
         let _ = writeln!(md, "| {} | {overall} | {rank} | {between} | {} |", cell(&p.model), cell(&p.note));
+    }
+    if let Some(first) = page.sub_leaderboard.first() {
+        let names: Vec<String> = first.sub_aspects.iter().map(|(n, _, _)| cell(n)).collect();
+        let _ = writeln!(
+            md,
+            "\nPer sub-aspect, the rank each score would take among the {} models of the published sub-aspect table \
+             (complete sub-aspects of comparable runs only).\n\n| model | {} | note |\n|---|{}---|",
+            first.of,
+            names.join(" | "),
+            "---:|".repeat(names.len())
+        );
+        for p in &page.sub_leaderboard {
+            let cells: Vec<String> = p
+                .sub_aspects
+                .iter()
+                .map(|(_, v, r)| match (v, r) {
+                    (Some(v), Some(r)) => format!("{v:.1} #{r}"),
+                    (Some(v), None) => format!("{v:.1}"),
+                    _ => "—".into(),
+                })
+                .collect();
+            let _ = writeln!(md, "| {} | {} | {} |", cell(&p.model), cells.join(" | "), cell(&p.note));
+        }
     }
     md
 }

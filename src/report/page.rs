@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::agreement::Agreement;
-use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs};
+use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs, SubPlacement};
 use super::tradeoff::{PublishedVariant, Tradeoff, published_variants, tradeoffs};
 use crate::core::ScorerProfile;
 use crate::pipeline::RunRecord;
@@ -91,6 +91,8 @@ pub struct Page {
     pub refusal_accuracy: Vec<RefusalPoint>,
     /// Where each overall score would sit among the published leaderboard.
     pub leaderboard: Vec<Placement>,
+    /// Where each sub-aspect score would sit among the published sub-aspect table.
+    pub sub_leaderboard: Vec<SubPlacement>,
     /// A few samples per task and model.
     pub browser: Vec<Browsed>,
     /// What the loaders skipped, ignored or did not know, one line per problem, starting with
@@ -153,6 +155,7 @@ pub fn gather(records: &[RunRecord]) -> Page {
         cross_modal: compare::cross_modal(&runs),
         refusal_accuracy: compare::refusal_points(&runs),
         leaderboard: compare::placements(&runs),
+        sub_leaderboard: compare::sub_placements(&runs),
         browser: browse(&runs),
         data_warnings: data_warnings(records),
         scorer_profiles: Vec::new(),

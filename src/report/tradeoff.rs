@@ -21,9 +21,9 @@ use serde::Serialize;
 
 use super::compare::{self, Delta, RunModel, Runs, paired};
 use crate::core::Rng;
-use crate::protocol::aggregate::{self, Combined};
+use crate::protocol::aggregate;
 use crate::protocol::scoring::rules::strict_refusals;
-use crate::protocol::tasks::{Aspect, Refusal, SubAspect};
+use crate::protocol::tasks::{Refusal, SubAspect};
 
 /// One model against its reference.
 #[derive(Debug, Clone, Serialize)]
@@ -102,23 +102,11 @@ fn tradeoff(m: &RunModel, reference: &RunModel, runs: &Runs) -> Tradeoff {
     let p = paired(m, reference, runs);
     let deltas = p.deltas();
     let trust = deltas.last().cloned().unwrap_or_else(|| compare::delta("Overall", None, None, &[], &[], 0));
-    let aspects =
-        [Aspect::Truthfulness, Aspect::Safety, Aspect::Robustness, Aspect::Fairness, Aspect::Privacy]
-            .into_iter()
-            .map(|aspect| {
-                let of = |subs: &[Combined]| {
-                    let parts: Vec<&Combined> = SubAspect::ALL
-                        .iter()
-                        .filter(|s| s.aspect() == aspect)
-                        .filter_map(|s| subs.iter().find(|c| c.name == s.name()))
-                        .collect();
-                    mean_of(parts.iter().map(|c| (c.score, c.replicates.as_slice())).collect())
-                };
-                let (a, ra) = of(&p.subs);
-                let (b, rb) = of(&p.reference_subs);
-                compare::delta(aspect.name(), a, b, &ra, &rb, 0)
-            })
-            .collect();
+    let aspects = aggregate::aspects(&p.subs)
+        .iter()
+        .zip(aggregate::aspects(&p.reference_subs))
+        .map(|(a, b)| compare::delta(&a.name, a.score, b.score, &a.replicates, &b.replicates, 0))
+        .collect();
     let utility_parts = |mine: bool| {
         let parts: Vec<(Option<f64>, &[Option<f64>])> = p
             .summaries
@@ -256,9 +244,6 @@ fn refusals(m: &RunModel, reference: &RunModel, runs: &Runs) -> Refusals {
     }
 }
 
-/// The published sub-aspect scores of MultiTrust, shipped in the binary.
-pub const PUBLISHED_SUBASPECTS: &str = include_str!("published-subaspects.tsv");
-
 /// The published method variants against their LLaVA-1.5 bases (the original benchmark's own
 /// mitigation comparisons): variant, base, how the variant differs, and the differences of the
 /// ten sub-aspects and their average.
@@ -276,19 +261,8 @@ pub struct PublishedVariant {
 
 /// The three published variants, from the shipped table.
 pub fn published_variants() -> Vec<PublishedVariant> {
-    let mut header: Vec<String> = Vec::new();
-    let mut rows: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for line in PUBLISHED_SUBASPECTS.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let cells: Vec<&str> = line.split('\t').collect();
-        if cells.first() == Some(&"model") {
-            header = cells[1..].iter().map(|c| c.to_string()).collect();
-            continue;
-        }
-        let values: Option<Vec<f64>> = cells[1..].iter().map(|c| c.trim().parse().ok()).collect();
-        if let (Some(name), Some(values)) = (cells.first(), values) {
-            rows.insert(name.to_string(), values);
-        }
-    }
+    let (header, table) = compare::published_subaspects();
+    let rows: BTreeMap<String, Vec<f64>> = table.into_iter().collect();
     [
         ("LVIS-Instruct4V", "LLaVA-v1.5-7B", "GPT-4V-generated instruction data"),
         ("LLaVA-RLHF-13B", "LLaVA-v1.5-13B", "RLHF against hallucination"),
