@@ -169,7 +169,11 @@ fn the_terminal_summary_is_one_matrix_and_json_prints_summary_json_alone() {
     assert_eq!(page["models"].as_array().unwrap().len(), 4);
     // The sections have stable anchors.
     let html = read(&out.join("report.html"));
-    for id in ["overview", "tasks", "cross-modal", "leaderboard", "samples"] {
+    assert!(
+        html.contains("class=\"heatmap\"") && html.contains("style=\"background:#"),
+        "a coloured heatmap"
+    );
+    for id in ["overview", "heatmap", "tasks", "cross-modal", "leaderboard", "samples"] {
         assert!(html.contains(&format!("id=\"{id}\"")), "#{id}");
     }
 }

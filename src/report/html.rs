@@ -25,6 +25,7 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
             Err(_) => "—".into(),
         }
     });
+    env.add_filter("heat", |v: Value| -> String { heat(f64::try_from(v).unwrap_or(f64::NAN)) });
     env.add_template("report.html", TEMPLATE)?;
     let template = env.get_template("report.html")?;
     let charts: BTreeMap<String, Value> =
@@ -35,12 +36,42 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
         // Our own base64 data URLs: nothing in them needs escaping.
         .map(|b| b.thumbnail.clone().map(Value::from_safe_string).unwrap_or(Value::from(())))
         .collect();
+    // Tasks that no model could score: one line under the heatmap, with what they need.
+    let unscored: Vec<String> = page
+        .models
+        .first()
+        .map(|first| {
+            first
+                .tasks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    page.models.iter().all(|m| m.tasks.get(*i).is_none_or(|t| t.score.is_none()))
+                })
+                .map(|(_, t)| format!("{} ({})", t.id, t.missing.as_deref().map(short).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
     template.render(context! {
+        unscored => Value::from(unscored),
         page => Value::from(Serde(page)),
         runs => Value::from(page.runs.clone()),
         charts => Value::from(charts),
         thumbnails => Value::from(thumbnails),
     })
+}
+
+/// The style of a heatmap cell for a score from 0 to 100: a single-hue blue ramp (readable
+/// without telling hues apart, and in print), white text on the darker half.
+pub fn heat(score: f64) -> String {
+    if !score.is_finite() {
+        return String::new();
+    }
+    let t = (score / 100.0).clamp(0.0, 1.0);
+    let (light, dark) = ([239.0, 246.0, 255.0], [8.0, 48.0, 107.0]);
+    let c: Vec<u8> = light.iter().zip(dark).map(|(l, d)| (l + (d - l) * t).round() as u8).collect();
+    let text = if t > 0.55 { "#fff" } else { "#111" };
+    format!("background:#{:02x}{:02x}{:02x};color:{text}", c[0], c[1], c[2])
 }
 
 fn charts(page: &Page) -> BTreeMap<String, String> {
@@ -68,30 +99,6 @@ fn charts(page: &Page) -> BTreeMap<String, String> {
     out.insert(
         "sub_aspects".into(),
         svg::horizontal("Sub-aspects and overall score", &series, &rows, (0.0, 100.0), Mark::Bar),
-    );
-
-    let rows: Vec<Row> = page
-        .models
-        .first()
-        .map(|first| {
-            first
-                .tasks
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Row {
-                    label: format!("{} {}", t.id, t.name),
-                    values: page
-                        .models
-                        .iter()
-                        .map(|m| m.tasks.get(i).and_then(|t| t.score.map(|v| (v, t.ci))))
-                        .collect(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.insert(
-        "tasks".into(),
-        svg::horizontal("Task scores with 95% intervals", &series, &rows, (0.0, 100.0), Mark::Point),
     );
 
     let mut keys: Vec<(String, String, String)> = Vec::new();
@@ -212,4 +219,17 @@ fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
         ),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heat;
+
+    #[test]
+    fn heat_runs_from_light_to_dark_with_readable_text() {
+        assert_eq!(heat(0.0), "background:#eff6ff;color:#111");
+        assert_eq!(heat(100.0), "background:#08306b;color:#fff");
+        assert_eq!(heat(150.0), heat(100.0), "clamped");
+        assert_eq!(heat(f64::NAN), "");
+    }
 }
