@@ -4,8 +4,10 @@
 use std::fmt::Write;
 
 /// Colours for the models, in order.
+/// The Okabe–Ito colours (told apart by readers with the common colour-vision deficiencies),
+/// darkest first; beyond eight series they repeat.
 pub const PALETTE: [&str; 8] =
-    ["#2f6db5", "#d9822b", "#3a9a5b", "#b23a48", "#7a5cb0", "#4a9fb0", "#a0782c", "#666666"];
+    ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 
 /// Escapes text for HTML and SVG.
 pub fn escape(text: &str) -> String {
