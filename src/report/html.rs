@@ -168,7 +168,7 @@ fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
             })
         })
         .collect();
-    let reach = |v: &[f64]| v.iter().fold(1.0f64, |m, x| m.max(x.abs())) * 1.1;
+    let reach = |v: &[f64]| svg::nice(v.iter().fold(1.0f64, |m, x| m.max(x.abs())) * 1.05);
     let xs: Vec<f64> =
         points.iter().flat_map(|p| [p.x].into_iter().chain(p.x_ci.into_iter().flatten())).collect();
     let ys: Vec<f64> =
@@ -206,8 +206,8 @@ fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
         .iter()
         .flat_map(|r| r.values.iter().flatten())
         .flat_map(|(v, ci)| [*v].into_iter().chain(ci.iter().flatten().copied()))
-        .fold(1.0f64, |m, v| m.max(v.abs()))
-        * 1.1;
+        .fold(1.0f64, |m, v| m.max(v.abs()));
+    let extent = svg::nice(extent * 1.05);
     out.insert(
         "tradeoff_aspects".into(),
         svg::horizontal(

@@ -237,8 +237,15 @@ pub fn scatter(
             sy(0.0)
         );
     }
+    // Labels that would overlap an earlier one move down a line until they do not.
+    let mut placed: Vec<(f64, f64)> = Vec::new();
     for (i, p) in points.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
+        let (lx, mut ly) = (sx(p.x) + 7.0, sy(p.y) - 6.0);
+        while placed.iter().any(|(x, y)| (x - lx).abs() < 150.0 && (y - ly).abs() < 11.0) {
+            ly += 12.0;
+        }
+        placed.push((lx, ly));
         if let Some([lo, hi]) = p.x_ci {
             let _ = write!(
                 s,
@@ -259,16 +266,23 @@ pub fn scatter(
         }
         let _ = write!(
             s,
-            r#"<circle cx="{}" cy="{}" r="5" fill="{colour}"/><text x="{}" y="{}" font-size="10">{}</text>"#,
+            r#"<circle cx="{}" cy="{}" r="5" fill="{colour}"/><text x="{lx}" y="{ly}" font-size="10" fill="{colour}">{}</text>"#,
             sx(p.x),
             sy(p.y),
-            sx(p.x) + 7.0,
-            sy(p.y) - 6.0,
             escape(&clip(&p.label, 30))
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// A round number at least `v` (1, 2, 2.5 or 5 times a power of ten), for symmetric domains.
+pub fn nice(v: f64) -> f64 {
+    if !(v.is_finite() && v > 0.0) {
+        return 1.0;
+    }
+    let power = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * power).find(|c| *c >= v).unwrap_or(10.0 * power)
 }
 
 fn tick(v: f64) -> String {
@@ -319,5 +333,11 @@ mod tests {
             Point { x_ci: Some([-1.0, 2.0]), y_ci: Some([1.0, 3.0]), ..Point::at("m+x", 1.0, 2.0) };
         let sc = scatter("s", "x", "y", &[whiskers], (-5.0, 5.0), (-5.0, 5.0));
         assert_eq!(sc.matches("<line").count(), 2 + 2, "two zero lines and two whiskers");
+        let same = [Point::at("a", 0.0, 0.0), Point::at("b", 0.0, 0.0)];
+        let sc = scatter("s", "x", "y", &same, (-1.0, 1.0), (-1.0, 1.0));
+        let ys: Vec<&str> = sc.match_indices("font-size=\"10\"").map(|(i, _)| &sc[i - 12..i]).collect();
+        assert_eq!(ys.len(), 2);
+        assert_ne!(ys[0], ys[1], "labels of points at one place do not overlap");
+        assert_eq!((nice(78.6), nice(0.3), nice(20.0), nice(21.0)), (100.0, 0.5, 20.0, 25.0));
     }
 }
