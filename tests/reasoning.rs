@@ -358,4 +358,14 @@ async fn the_reasoning_view_finds_private_details_behind_a_refusal() {
     .await;
     assert_eq!(code, 0);
     assert!(stdout.contains(&format!("{leaking} safe answer(s) over unsafe reasoning")), "{stdout}");
+    // Scoring the run again reads the reasoning back from samples.jsonl and its scorers'
+    // answers from the store: the same view, and nothing sent to the model.
+    let sent = server.received_requests().await.unwrap_or_default().len();
+    let mut c = multitrust();
+    c.arg("score").arg(&out).arg("--out").arg(tmp.path().join("rescored"));
+    let (code, _, err) = run_cli(c).await;
+    assert_eq!(code, 0, "{err}");
+    let rescored = read_json(&tmp.path().join("rescored/summary.json"));
+    assert_eq!(rescored["models"][0]["reasoning"], summary["models"][0]["reasoning"]);
+    assert_eq!(server.received_requests().await.unwrap_or_default().len(), sent);
 }
