@@ -53,6 +53,7 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
         })
         .unwrap_or_default();
     template.render(context! {
+        cross_matrix => Value::from(Serde(cross_matrix(page))),
         unscored => Value::from(unscored),
         page => Value::from(Serde(page)),
         runs => Value::from(page.runs.clone()),
@@ -72,6 +73,76 @@ pub fn heat(score: f64) -> String {
     let c: Vec<u8> = light.iter().zip(dark).map(|(l, d)| (l + (d - l) * t).round() as u8).collect();
     let text = if t > 0.55 { "#fff" } else { "#111" };
     format!("background:#{:02x}{:02x}{:02x};color:{text}", c[0], c[1], c[2])
+}
+
+/// The variant a split is of a text-only split: the split's name after the prefix they share
+/// (`dt-unrelated-image-color` against `dt-text` is `unrelated-image-color`).
+fn variant(split: &str, text_split: &str) -> String {
+    let common = split.chars().zip(text_split.chars()).take_while(|(a, b)| a == b).count();
+    let cut = split[..split.char_indices().nth(common).map_or(split.len(), |(i, _)| i)]
+        .rfind('-')
+        .map_or(0, |i| i + 1);
+    split[cut..].to_string()
+}
+
+/// The cross-modal deltas as one matrix per model: a row per task and number, a column per
+/// image variant, each cell the difference with a colour for its sign (blue up, orange down,
+/// stronger for larger differences).
+fn cross_matrix(page: &Page) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for m in &page.models {
+        let mine: Vec<_> = page.cross_modal.iter().filter(|c| c.model == m.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut columns: Vec<String> = Vec::new();
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for c in &mine {
+            let v = variant(&c.split, &c.text_split);
+            if !columns.contains(&v) {
+                columns.push(v);
+            }
+            let row = (c.task.clone(), c.metric.clone());
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+        let extent = mine.iter().map(|c| c.delta.abs()).fold(0.0f64, f64::max).max(1e-9);
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(task, metric)| {
+                let cells: Vec<serde_json::Value> = columns
+                    .iter()
+                    .map(|col| {
+                        let hit = mine.iter().find(|c| &c.task == task && &c.metric == metric && variant(&c.split, &c.text_split) == *col);
+                        match hit {
+                            Some(c) => {
+                                let title = format!(
+                                    "{} {}: {:.3} against {:.3} text only",
+                                    c.task,
+                                    c.split,
+                                    c.text_value + c.delta,
+                                    c.text_value
+                                );
+                                // No colour (and no sign) where nothing changed.
+                                if c.delta.abs() < 5e-4 {
+                                    serde_json::json!({"delta": "0", "style": "", "title": title})
+                                } else {
+                                    let a = 0.15 + 0.6 * (c.delta.abs() / extent);
+                                    let rgb = if c.delta > 0.0 { "0,114,178" } else { "213,94,0" };
+                                    serde_json::json!({"delta": format!("{:+.3}", c.delta), "style": format!("background:rgba({rgb},{a:.2})"), "title": title})
+                                }
+                            }
+                            None => serde_json::Value::Null,
+                        }
+                    })
+                    .collect();
+                serde_json::json!({"label": format!("{task} ({metric})"), "cells": cells})
+            })
+            .collect();
+        out.push(serde_json::json!({"model": m.name, "columns": columns, "rows": rows}));
+    }
+    out
 }
 
 fn charts(page: &Page) -> BTreeMap<String, String> {
@@ -224,6 +295,15 @@ fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::heat;
+
+    #[test]
+    fn a_variant_is_the_split_after_the_prefix_it_shares_with_text_only() {
+        use super::variant;
+        assert_eq!(variant("dt-unrelated-image-color", "dt-text"), "unrelated-image-color");
+        assert_eq!(variant("stereo-query-image", "stereo-query-text"), "image");
+        assert_eq!(variant("enron-email-image-oneinfo", "enron-email-text"), "image-oneinfo");
+        assert_eq!(variant("other", "text"), "other");
+    }
 
     #[test]
     fn heat_runs_from_light_to_dark_with_readable_text() {
