@@ -173,6 +173,13 @@ fn the_terminal_summary_is_one_matrix_and_json_prints_summary_json_alone() {
         html.contains("class=\"heatmap\"") && html.contains("style=\"background:#"),
         "a coloured heatmap"
     );
+    // R3 has a text-only split and image variants: one matrix row per number, a column per
+    // variant.
+    let cross = &html[html.find("id=\"cross-modal\"").unwrap()..html.find("id=\"refusal\"").unwrap()];
+    assert!(
+        cross.contains("<th>task (number)</th>") && cross.contains("<th>unrelated-image-color</th>"),
+        "{cross}"
+    );
     for id in ["overview", "heatmap", "tasks", "cross-modal", "leaderboard", "samples"] {
         assert!(html.contains(&format!("id=\"{id}\"")), "#{id}");
     }
