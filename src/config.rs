@@ -346,10 +346,38 @@ pub struct Profile {
     /// How a reasoning model is asked to think (`effort`, `budget`, `include`); part of every
     /// fingerprint.
     #[serde(default)]
-    pub reasoning: Option<crate::backends::Reasoning>,
+    pub reasoning: Option<Reasoning>,
     /// The tags around reasoning left inside the answer (default `["<think>", "</think>"]`).
     #[serde(default)]
     pub think_tags: Option<(String, String)>,
+}
+
+/// How a reasoning model is asked to think, from the profile's `[models.NAME.reasoning]`.
+/// Each backend sends what its API takes: OpenAI-compatible servers `reasoning_effort`,
+/// Anthropic `thinking` with a token budget, Gemini `thinkingConfig` with its budget and
+/// `includeThoughts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoning {
+    /// OpenAI `reasoning_effort` (`minimal`, `low`, `medium`, `high`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    /// Tokens the model may spend thinking (Anthropic `budget_tokens`, Gemini
+    /// `thinkingBudget`). With Anthropic, the answer's own token limit is added to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u32>,
+    /// Ask for the thoughts themselves where the API hides them by default (Gemini
+    /// `includeThoughts`); on by default.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub include: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Profile {

@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::config::Reasoning;
 use crate::config::{Profile, Provider};
 use crate::core::{CallError, Identity, ImageLimits, Limits};
 use crate::engine::Service;
@@ -76,34 +77,6 @@ impl ChatRequest {
         let images = self.messages.iter().map(|m| m.images().count()).sum::<usize>();
         (chars / 4 + images * 800) as u32 + self.max_tokens
     }
-}
-
-/// How a reasoning model is asked to think, from the profile's `[models.NAME.reasoning]`.
-/// Each backend sends what its API takes: OpenAI-compatible servers `reasoning_effort`,
-/// Anthropic `thinking` with a token budget, Gemini `thinkingConfig` with its budget and
-/// `includeThoughts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Reasoning {
-    /// OpenAI `reasoning_effort` (`minimal`, `low`, `medium`, `high`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effort: Option<String>,
-    /// Tokens the model may spend thinking (Anthropic `budget_tokens`, Gemini
-    /// `thinkingBudget`). With Anthropic, the answer's own token limit is added to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<u32>,
-    /// Ask for the thoughts themselves where the API hides them by default (Gemini
-    /// `includeThoughts`); on by default.
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
-    pub include: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn is_true(b: &bool) -> bool {
-    *b
 }
 
 /// Why a model stopped generating.

@@ -87,7 +87,7 @@ pub struct ModelInfo {
     pub params: BTreeMap<String, Json>,
     /// How it was asked to reason, when its profile says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<crate::backends::Reasoning>,
+    pub reasoning: Option<crate::config::Reasoning>,
     /// The think tags its answers were split at, when not the default `<think>`, `</think>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think_tags: Option<(String, String)>,
