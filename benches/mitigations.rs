@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 
 use multitrust::backends::{ChatModel, ChatRequest, ChatResponse, ChatService, Finish, Usage};
 use multitrust::core::rng::Rng;
-use multitrust::core::{CallError, Identity, Limits};
+use multitrust::core::{CallError, Identity, ImageLimits, Limits};
 use multitrust::engine::Engine;
 use multitrust::mitigations::images::Transform;
 use multitrust::mitigations::{self, Call, Context, Served};
@@ -64,7 +64,7 @@ fn purification() {
         for _ in 0..7 {
             let started = Instant::now();
             size =
-                black_box(multitrust::mitigations::images::transform_bytes(t, black_box(&png))).unwrap_or(0);
+                black_box(t.apply(black_box(&png), &ImageLimits::default())).map_or(0, |(out, _)| out.len());
             best = best.min(started.elapsed().as_secs_f64());
         }
         println!("{:<18} 1024×1024 PNG: {:7.1} ms per image ({} bytes out)", t.spec(), best * 1e3, size);

@@ -674,14 +674,14 @@ async fn execute(plan: Plan, quiet: bool, format: Format) -> Result<i32> {
             return Ok(exit);
         }
     };
-    report::write_outputs(&record)?;
+    let page = report::write_outputs(&record)?;
     // A test hook: stop as if killed after the outputs and before run.json says how it ended.
     if std::env::var_os("MULTITRUST_FAILPOINT").is_some_and(|v| v == "before-manifest") {
         std::process::abort();
     }
     report::write_manifest(&out, &record.manifest)?;
     match format {
-        Format::Text => print_summary(&record)?,
+        Format::Text => print_summary(&record, &page)?,
         Format::Json => print_json(&out)?,
     }
     eprintln!("{requests}; {:.1}s. Run directory: {}", started.elapsed().as_secs_f64(), out.display());
@@ -727,9 +727,9 @@ fn print_json(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(record: &RunRecord) -> Result<()> {
+fn print_summary(record: &RunRecord, page: &report::page::Page) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    write!(out, "{}", report::terminal::render(record))?;
+    write!(out, "{}", report::terminal::render(record, &page.tradeoffs))?;
     out.flush()?;
     Ok(())
 }

@@ -219,8 +219,3 @@ impl Mitigation for Purify {
         })
     }
 }
-
-/// Shared so that the benchmark can time the transform alone.
-pub fn transform_bytes(t: Transform, bytes: &[u8]) -> Result<usize, String> {
-    t.apply(bytes, &ImageLimits::default()).map(|(out, _)| out.len())
-}

@@ -537,8 +537,8 @@ fn reasoning_summary(plan: &Plan, records: &[TaskRecord]) -> Option<ReasoningSum
     if reasoned == 0 && truncated == 0 {
         return None;
     }
-    let counted: Vec<u64> =
-        answered.iter().filter_map(|r| r.usage.map(|u| u.reasoning)).filter(|n| *n > 0).collect();
+    // Over the answers whose provider reported usage; none when no provider counts reasoning.
+    let counted: Vec<u64> = answered.iter().filter_map(|r| r.usage.map(|u| u.reasoning)).collect();
     let tasks = records
         .iter()
         .zip(&plan.tasks)
@@ -555,8 +555,10 @@ fn reasoning_summary(plan: &Plan, records: &[TaskRecord]) -> Option<ReasoningSum
         answers: answered.len(),
         reasoned,
         share: if answered.is_empty() { 0.0 } else { reasoned as f64 / answered.len() as f64 },
-        tokens_per_answer: (!counted.is_empty())
-            .then(|| counted.iter().sum::<u64>() as f64 / answered.len() as f64),
+        tokens_per_answer: counted
+            .iter()
+            .any(|n| *n > 0)
+            .then(|| counted.iter().sum::<u64>() as f64 / counted.len() as f64),
         truncated,
         scored: plan.score_reasoning,
         tasks,

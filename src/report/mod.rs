@@ -103,16 +103,15 @@ pub fn write_run(record: &RunRecord) -> Result<(), ReportError> {
 }
 
 /// Writes every output of a run but `run.json`: results, `samples.jsonl`, `summary.json`,
-/// `report.md`, `report.html`.
-pub fn write_outputs(record: &RunRecord) -> Result<(), ReportError> {
+/// `report.md`, `report.html`; gives the report's content (for the terminal summary).
+pub fn write_outputs(record: &RunRecord) -> Result<page::Page, ReportError> {
     let out = &record.dir;
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     for model in &record.models {
         write_results(out, model)?;
     }
     write_samples(out, &record.models)?;
-    write_reports(std::slice::from_ref(record), out)?;
-    Ok(())
+    write_reports(std::slice::from_ref(record), out)
 }
 
 /// Writes `summary.json`, `report.md` and `report.html` for one or more runs into `out`.

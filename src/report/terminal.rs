@@ -12,7 +12,7 @@ const COLUMN: usize = 16;
 /// The terminal summary of a run: one task × model matrix (models as columns) with the overall
 /// and sub-aspect rows, tasks that no model could score grouped on one line, then per model only
 /// what needs saying (unscorable answers, warnings, reasoning), and the trade-offs.
-pub fn render(record: &RunRecord) -> String {
+pub fn render(record: &RunRecord, tradeoffs: &[super::tradeoff::Tradeoff]) -> String {
     let mut out = String::new();
     let models: Vec<&crate::protocol::aggregate::ModelSummary> =
         record.models.iter().map(|m| &m.summary).collect();
@@ -146,9 +146,7 @@ pub fn render(record: &RunRecord) -> String {
             }
         }
     }
-    let runs = super::compare::Runs::new(std::slice::from_ref(record));
-    let pairs = super::tradeoff::tradeoffs(&runs);
-    if !pairs.is_empty() {
+    if !tradeoffs.is_empty() {
         let _ = writeln!(out, "\ntrade-offs (against the reference, 95% intervals; * a change):");
         let show = |d: Option<&super::compare::Delta>| match d.and_then(|d| d.delta.map(|v| (v, d))) {
             Some((v, d)) => {
@@ -160,7 +158,7 @@ pub fn render(record: &RunRecord) -> String {
             }
             None => "-".into(),
         };
-        for t in &pairs {
+        for t in tradeoffs {
             let over = match t.refusals.benign {
                 [Some(a), Some(b)] => format!("{a:.1}% (was {b:.1}%)"),
                 _ => "-".into(),
