@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::core::ScorerProfile;
 use crate::core::rng::Rng;
 use crate::protocol::scoring::SplitScores;
-use crate::protocol::tasks::{SubAspect, Task, TaskResults};
+use crate::protocol::tasks::{SubAspect, Task, TaskResults, TaskScore};
 
 /// How many bootstrap replicates by default.
 pub const DEFAULT_REPLICATES: usize = 1000;
@@ -75,6 +75,10 @@ pub struct TaskSummary {
     /// The bootstrap replicate values (not written out).
     #[serde(skip)]
     pub replicates: Vec<Option<f64>>,
+    /// The score script's numbers on each bootstrap replicate, in the same draws as
+    /// `replicates` (not written out; the cross-modal intervals difference them).
+    #[serde(skip)]
+    pub part_replicates: Vec<BTreeMap<String, BTreeMap<String, Option<f64>>>>,
 }
 
 /// A sub-aspect or overall score.
@@ -175,8 +179,10 @@ pub fn task_summary(
         Some(Err(m)) => (None, Some(m.0)),
         None => (None, Some("no score".into())),
     };
-    let replicate_values =
-        if score.is_some() { bootstrap(task, splits, seed, replicates) } else { Vec::new() };
+    let resampled =
+        if score.is_some() { bootstrap_scores(task, splits, seed, replicates) } else { Vec::new() };
+    let replicate_values: Vec<Option<f64>> =
+        resampled.iter().map(|s| s.value.clone().and_then(Result::ok)).collect();
     let samples: usize = splits.iter().map(|s| s.samples.len()).sum();
     let unscorable: usize =
         splits.iter().map(|s| s.samples.iter().filter(|x| x.failure().is_some()).count()).sum();
@@ -197,12 +203,28 @@ pub fn task_summary(
         scored_by: BTreeMap::new(),
         splits: scored.parts,
         replicates: replicate_values,
+        part_replicates: resampled.into_iter().map(|s| s.parts).collect(),
     }
 }
 
 /// The task score on `replicates` stratified cluster resamples (`None` where a resample has no
 /// score).
 pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates: usize) -> Vec<Option<f64>> {
+    bootstrap_scores(task, splits, seed, replicates)
+        .into_iter()
+        .map(|s| s.value.and_then(Result::ok))
+        .collect()
+}
+
+/// The whole task score (value and score-script numbers) on `replicates` stratified cluster
+/// resamples. A record's samples are drawn together in every split it appears in, so numbers
+/// of two splits of one replicate are paired.
+pub fn bootstrap_scores(
+    task: &dyn Task,
+    splits: &[SplitScores],
+    seed: u64,
+    replicates: usize,
+) -> Vec<TaskScore> {
     // A record's samples, as (split, indices in the split).
     type Members = Vec<(usize, Vec<usize>)>;
     // The cells (split, subset) a record appears in.
@@ -243,7 +265,7 @@ pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates:
             }
             let mut next = picked.into_iter();
             let results = TaskResults::resampled(splits, |_| next.next());
-            task.score(&results).value.and_then(Result::ok)
+            task.score(&results)
         })
         .collect()
 }
@@ -412,7 +434,7 @@ mod tests {
     use crate::data::DataError;
     use crate::protocol::scoring::chain::SampleScore;
     use crate::protocol::scoring::{Chain, Metric, Rule, Value};
-    use crate::protocol::tasks::{LoadContext, TaskInfo, TaskScore, mean};
+    use crate::protocol::tasks::{LoadContext, TaskInfo, mean};
     use crate::sample::{Sample, Target};
 
     /// Two splits, `a` and `b`; the score is 100 × the mean of their accuracies (the mean of a
@@ -535,6 +557,7 @@ mod tests {
             scored_by: BTreeMap::new(),
             splits: BTreeMap::new(),
             replicates: vec![],
+            part_replicates: vec![],
         }
     }
 

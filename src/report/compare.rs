@@ -5,7 +5,7 @@
 //! report`). Paired differences resample the shared records with the same draws for both
 //! models, so their intervals account for the pairing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -212,7 +212,7 @@ pub fn delta(
     Delta {
         name: name.to_string(),
         delta: a.zip(b).map(|(a, b)| a - b),
-        changed: ci.is_some_and(|[lo, hi]| lo > 0.0 || hi < 0.0),
+        changed: excludes_zero(ci),
         ci,
         shared,
         note: None,
@@ -260,24 +260,72 @@ pub struct CrossModal {
     pub split: String,
     /// Variant minus text-only.
     pub delta: f64,
+    /// Its 95% interval, from the task's bootstrap (a record's text-only and image samples
+    /// are drawn together, so the difference is paired).
+    pub ci: Option<[f64; 2]>,
+    /// Whether the interval excludes zero.
+    pub changed: bool,
 }
 
-/// Text-only against each image variant, per task that has both, per model.
+/// Text-only against each image variant, per task that has both, per model. A task with two
+/// data sets (R6's `advglue` and `advglue-plus`) has a text-only split for each; a variant is
+/// compared with the text-only split of its own set (the longest shared prefix).
 pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
     let mut out = Vec::new();
     for m in &runs.models {
         for summary in &m.summary.tasks {
             let Some(task) = runs.tasks.iter().find(|t| t.info().id == summary.id) else { continue };
             let splits = task.info().splits;
-            let Some(text) = splits.iter().find(|s| text_only(s)) else { continue };
-            let Some(text_parts) = summary.splits.get(*text) else { continue };
-            let Some((metric, Some(text_value))) = text_parts.iter().next().map(|(k, v)| (k.clone(), *v))
-            else {
+            let family = |text: &str| text.rsplit_once('-').map(|(head, _)| head).unwrap_or(text).to_string();
+            let texts: Vec<&str> = splits.iter().copied().filter(|s| text_only(s)).collect();
+            if texts.is_empty() {
                 continue;
+            }
+            // The score-script numbers of each bootstrap replicate: kept from scoring, or drawn
+            // again (the same draws under the run's seed) for a summary read from a run's files.
+            let drawn;
+            let replicates = if summary.part_replicates.is_empty() && summary.score.is_some() {
+                drawn = aggregate::bootstrap_scores(
+                    task.as_ref(),
+                    &m.splits(&summary.id),
+                    runs.seed,
+                    runs.replicates,
+                )
+                .into_iter()
+                .map(|s| s.parts)
+                .collect::<Vec<_>>();
+                &drawn
+            } else {
+                &summary.part_replicates
             };
-            let family = text.rsplit_once('-').map(|(head, _)| head).unwrap_or(text);
-            for split in splits.iter().filter(|s| *s != text && s.starts_with(family)) {
-                if let Some(Some(v)) = summary.splits.get(*split).and_then(|p| p.get(&metric)) {
+            for text in &texts {
+                let Some(text_parts) = summary.splits.get(*text) else { continue };
+                let Some((metric, Some(text_value))) = text_parts.iter().next().map(|(k, v)| (k.clone(), *v))
+                else {
+                    continue;
+                };
+                let own = family(text);
+                // The variants of this set: not text-only, and of no longer set's prefix.
+                let variants = splits.iter().filter(|s| {
+                    !text_only(s)
+                        && s.starts_with(&format!("{own}-"))
+                        && !texts.iter().any(|t| {
+                            let other = family(t);
+                            other.len() > own.len() && s.starts_with(&format!("{other}-"))
+                        })
+                });
+                for split in variants {
+                    let Some(Some(v)) = summary.splits.get(*split).and_then(|p| p.get(&metric)) else {
+                        continue;
+                    };
+                    let number = |parts: &BTreeMap<String, BTreeMap<String, Option<f64>>>, s: &str| {
+                        parts.get(s).and_then(|p| p.get(&metric)).copied().flatten()
+                    };
+                    let diffs: Vec<Option<f64>> = replicates
+                        .iter()
+                        .map(|parts| Some(number(parts, split)? - number(parts, text)?))
+                        .collect();
+                    let ci = aggregate::interval(&diffs);
                     out.push(CrossModal {
                         model: label(m, runs),
                         task: task.info().id.to_string(),
@@ -286,12 +334,20 @@ pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
                         text_value,
                         split: split.to_string(),
                         delta: v - text_value,
+                        ci,
+                        changed: excludes_zero(ci),
                     });
                 }
             }
         }
     }
     out
+}
+
+/// Whether an interval lies wholly on one side of zero (beyond rounding noise: an interval of
+/// differences that are all zero up to 1e-9 does not).
+pub fn excludes_zero(ci: Option<[f64; 2]>) -> bool {
+    ci.is_some_and(|[lo, hi]| lo > 1e-9 || hi < -1e-9)
 }
 
 fn text_only(split: &str) -> bool {
