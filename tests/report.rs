@@ -26,10 +26,15 @@ async fn model_text_is_escaped_in_the_html_report() {
     model.name = "evil<b>\"model\"</b>".into();
     common::execute(&plan("R3", &data, &out, vec![model]), &Engine::new(None).quiet()).await.unwrap();
     let html = read(&out.join("report.html"));
-    assert!(!html.contains("<script"), "no script element at all");
+    // The page's own two scripts (the browser's data and its code), and no other.
+    assert_eq!(html.matches("<script").count(), 2, "only the page's own scripts");
+    assert!(!html.contains("<script>alert"), "the answer opens no script element");
     assert!(!html.contains("<img src=x"), "no injected element");
-    assert!(!html.contains("<b>"), "the model name is escaped too");
-    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)"), "the answer is shown, escaped");
+    // In the browser's data the answer is intact, and cannot close the element it is in.
+    let data = browser_data(&html);
+    assert!(data["strings"].as_array().unwrap().iter().any(|s| s == hostile), "{data}");
+    assert!(!html.contains("</script> positive"));
+    assert!(!html.contains("evil<b>"), "the model name is escaped too");
     assert!(html.contains("evil&lt;b&gt;&quot;model&quot;"));
     assert!(html.contains("<svg"), "charts are inline");
     for external in ["src=\"http", "href=\"http", "url(http", "<link", "@import"] {
@@ -183,4 +188,117 @@ fn the_terminal_summary_is_one_matrix_and_json_prints_summary_json_alone() {
     for id in ["overview", "heatmap", "tasks", "cross-modal", "leaderboard", "samples"] {
         assert!(html.contains(&format!("id=\"{id}\"")), "#{id}");
     }
+}
+
+/// A model that reads the sentiment right from text alone, and with an image in the request
+/// calls every awful play positive.
+struct Distracted;
+impl wiremock::Respond for Distracted {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if common::is_probe(&body) {
+            return common::completion(&body, "OK");
+        }
+        let text = body.to_string();
+        let awful = text.contains("awful");
+        let answer = if awful && !text.contains("data:image/") { "negative" } else { "positive" };
+        common::completion(&body, answer)
+    }
+}
+
+/// The JSON the page's sample browser reads.
+fn browser_data(html: &str) -> Value {
+    let start = html.find("<script type=\"application/json\" id=\"browser-data\">").unwrap();
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test]
+async fn cross_modal_and_model_differences_are_matrices_with_paired_intervals() {
+    let server = serve(Distracted).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_r3(&data, 8);
+    let out = tmp.path().join("out");
+    let mut p = plan("R3", &data, &out, vec![baseline("oracle"), served(&server, "distracted")]);
+    p.replicates = 200;
+    common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+    let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let cross: Vec<&Value> = summary["cross_modal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"] == "openai:distracted")
+        .collect();
+    assert!(!cross.is_empty());
+    for c in &cross {
+        // Half the answers flip with an image: accuracy falls by about half, and the paired
+        // interval (a record's text-only and image samples drawn together) excludes zero.
+        let delta = c["delta"].as_f64().unwrap();
+        let [lo, hi] = [c["ci"][0].as_f64().unwrap(), c["ci"][1].as_f64().unwrap()];
+        assert!((delta + 0.5).abs() < 1e-9, "{c}");
+        assert!(lo < delta && delta < hi && hi < 0.0, "{c}");
+        assert_eq!(c["changed"], true, "{c}");
+    }
+    // The oracle answers alike with and without images: zero, not marked.
+    let oracle = summary["cross_modal"].as_array().unwrap().iter().find(|c| c["model"] == "baseline:oracle");
+    assert_eq!(oracle.unwrap()["changed"], false);
+    let html = read(&out.join("report.html"));
+    let section = &html[html.find("id=\"cross-modal\"").unwrap()..html.find("id=\"refusal\"").unwrap()];
+    assert!(section.contains("<b>-0.500*</b>"), "a change is marked in its cell: {section}");
+    assert!(section.contains("excludes zero") && section.contains("includes zero"));
+    // Paired model differences: one matrix, a column per model against the reference.
+    let diffs = &html[html.find("id=\"comparisons\"").unwrap()..];
+    let diffs = &diffs[..diffs.find("</table>").unwrap()];
+    assert!(diffs.contains("<th>openai:distracted − baseline:oracle</th>"), "{diffs}");
+    assert!(
+        diffs.contains("<td>R3</td>") && diffs.contains("<td>Overall") && diffs.contains("*</b>"),
+        "{diffs}"
+    );
+}
+
+#[tokio::test]
+async fn the_sample_browser_holds_every_sample_once_and_each_image_once() {
+    let server = serve(Distracted).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::write_r3(&data, 3);
+    let out = tmp.path().join("out");
+    let p = plan("R3", &data, &out, vec![baseline("oracle"), served(&server, "distracted")]);
+    common::execute(&p, &Engine::new(None).quiet()).await.unwrap();
+    let html = read(&out.join("report.html"));
+    let b = browser_data(&html);
+    let samples = read(&out.join("samples.jsonl")).lines().count();
+    let rows = b["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), samples, "every sample");
+    assert_eq!(b["total"], samples);
+    let s = |i: &Value| b["strings"][i.as_u64().unwrap() as usize].as_str().unwrap().to_string();
+    assert_eq!(b["models"], serde_json::json!(["baseline:oracle", "openai:distracted"]));
+    // Each text is stored once: both models' rows point at the same prompts.
+    let strings: Vec<&str> = b["strings"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let distinct: std::collections::BTreeSet<&str> = strings.iter().copied().collect();
+    assert_eq!(distinct.len(), strings.len(), "no text twice");
+    let prompts = |model: u64| -> Vec<u64> {
+        rows.iter().filter(|r| r[0] == model).map(|r| r[4].as_u64().unwrap()).collect()
+    };
+    assert_eq!(prompts(0), prompts(1));
+    // The distracted model's answers and verdicts are the ones it gave.
+    let mine: Vec<&Value> = rows.iter().filter(|r| r[0] == 1).collect();
+    assert!(mine.iter().all(|r| ["positive", "negative"].contains(&s(&r[5]).as_str())));
+    assert!(mine.iter().any(|r| s(&r[6]) == "scored" && s(&r[9]).contains(": 0")));
+    // One thumbnail per distinct image file: the related images and the pool's.
+    let images = b["images"].as_array().unwrap();
+    let used: std::collections::BTreeSet<i64> =
+        rows.iter().map(|r| r[10].as_i64().unwrap()).filter(|i| *i >= 0).collect();
+    assert_eq!(used.len(), images.len());
+    assert!(images.len() <= 9 + 9, "{} thumbnails", images.len());
+    assert!(images.iter().all(|u| u.as_str().unwrap().starts_with("data:image/jpeg;base64,")));
+    // The thumbnails are cached in the run; a second report reads them instead of decoding.
+    let cached = std::fs::read_dir(out.join("generated/thumbnails")).unwrap().count();
+    assert_eq!(cached, images.len());
+    // A heatmap cell links to its samples.
+    assert!(html.contains(
+        "class=\"to-samples\" href=\"#samples\" data-model=\"openai:distracted\" data-task=\"R3\""
+    ));
 }

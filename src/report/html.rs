@@ -30,12 +30,6 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
     let template = env.get_template("report.html")?;
     let charts: BTreeMap<String, Value> =
         charts(page).into_iter().map(|(k, v)| (k, Value::from_safe_string(v))).collect();
-    let thumbnails: Vec<Value> = page
-        .browser
-        .iter()
-        // Our own base64 data URLs: nothing in them needs escaping.
-        .map(|b| b.thumbnail.clone().map(Value::from_safe_string).unwrap_or(Value::from(())))
-        .collect();
     // Tasks that no model could score: one line under the heatmap, with what they need.
     let unscored: Vec<String> = page
         .models
@@ -54,11 +48,15 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
         .unwrap_or_default();
     template.render(context! {
         cross_matrix => Value::from(Serde(cross_matrix(page))),
+        comparison_matrix => Value::from(Serde(comparison_matrix(page))),
         unscored => Value::from(unscored),
         page => Value::from(Serde(page)),
         runs => Value::from(page.runs.clone()),
         charts => Value::from(charts),
-        thumbnails => Value::from(thumbnails),
+        // Escaped for a script element by `to_script_json`.
+        browser_json => Value::from_safe_string(page.browser.to_script_json()),
+        browser_shown => page.browser.rows.len(),
+        browser_total => page.browser.total,
     })
 }
 
@@ -86,8 +84,7 @@ fn variant(split: &str, text_split: &str) -> String {
 }
 
 /// The cross-modal deltas as one matrix per model: a row per task and number, a column per
-/// image variant, each cell the difference with a colour for its sign (blue up, orange down,
-/// stronger for larger differences).
+/// image variant, each cell a `diff_cell`.
 fn cross_matrix(page: &Page) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for m in &page.models {
@@ -96,13 +93,13 @@ fn cross_matrix(page: &Page) -> Vec<serde_json::Value> {
             continue;
         }
         let mut columns: Vec<String> = Vec::new();
-        let mut rows: Vec<(String, String)> = Vec::new();
+        let mut rows: Vec<(String, String, String)> = Vec::new();
         for c in &mine {
             let v = variant(&c.split, &c.text_split);
             if !columns.contains(&v) {
                 columns.push(v);
             }
-            let row = (c.task.clone(), c.metric.clone());
+            let row = (c.task.clone(), c.text_split.clone(), c.metric.clone());
             if !rows.contains(&row) {
                 rows.push(row);
             }
@@ -110,34 +107,37 @@ fn cross_matrix(page: &Page) -> Vec<serde_json::Value> {
         let extent = mine.iter().map(|c| c.delta.abs()).fold(0.0f64, f64::max).max(1e-9);
         let rows: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(task, metric)| {
+            .map(|(task, text, metric)| {
                 let cells: Vec<serde_json::Value> = columns
                     .iter()
                     .map(|col| {
-                        let hit = mine.iter().find(|c| &c.task == task && &c.metric == metric && variant(&c.split, &c.text_split) == *col);
-                        match hit {
-                            Some(c) => {
-                                let title = format!(
-                                    "{} {}: {:.3} against {:.3} text only",
-                                    c.task,
-                                    c.split,
-                                    c.text_value + c.delta,
-                                    c.text_value
-                                );
-                                // No colour (and no sign) where nothing changed.
-                                if c.delta.abs() < 5e-4 {
-                                    serde_json::json!({"delta": "0", "style": "", "title": title})
-                                } else {
-                                    let a = 0.15 + 0.6 * (c.delta.abs() / extent);
-                                    let rgb = if c.delta > 0.0 { "0,114,178" } else { "213,94,0" };
-                                    serde_json::json!({"delta": format!("{:+.3}", c.delta), "style": format!("background:rgba({rgb},{a:.2})"), "title": title})
-                                }
-                            }
-                            None => serde_json::Value::Null,
-                        }
+                        let hit = mine.iter().find(|c| {
+                            &c.task == task
+                                && &c.text_split == text
+                                && &c.metric == metric
+                                && variant(&c.split, &c.text_split) == *col
+                        });
+                        hit.map_or(serde_json::Value::Null, |c| {
+                            let title = format!(
+                                "{} {}: {:.3} against {:.3} text only",
+                                c.task,
+                                c.split,
+                                c.text_value + c.delta,
+                                c.text_value
+                            );
+                            diff_cell(Some(c.delta), c.ci, c.changed, extent, 3, title)
+                        })
                     })
                     .collect();
-                serde_json::json!({"label": format!("{task} ({metric})"), "cells": cells})
+                // A task with two data sets names the set of each row.
+                let sets = rows.iter().filter(|(t, _, m)| t == task && m == metric).count();
+                let label = if sets > 1 {
+                    let set = text.strip_suffix("-text").unwrap_or(text);
+                    format!("{task} {set} ({metric})")
+                } else {
+                    format!("{task} ({metric})")
+                };
+                serde_json::json!({"label": label, "cells": cells})
             })
             .collect();
         out.push(serde_json::json!({"model": m.name, "columns": columns, "rows": rows}));
@@ -145,32 +145,113 @@ fn cross_matrix(page: &Page) -> Vec<serde_json::Value> {
     out
 }
 
+/// One cell of a difference matrix: the difference (blue when positive, orange when
+/// negative, stronger when larger against `extent`), its interval under it, and a mark (bold,
+/// with `*`) when the interval excludes zero; the title says it all in words.
+fn diff_cell(
+    delta: Option<f64>,
+    ci: Option<[f64; 2]>,
+    changed: bool,
+    extent: f64,
+    digits: usize,
+    title: String,
+) -> serde_json::Value {
+    let Some(d) = delta else { return serde_json::Value::Null };
+    let interval = ci.map(|[lo, hi]| format!("[{lo:+.digits$}, {hi:+.digits$}]"));
+    let mut title = title;
+    if let Some(i) = &interval {
+        title.push_str(&format!("; 95% interval {i}"));
+        title.push_str(if changed { ", excludes zero" } else { ", includes zero" });
+    }
+    let unit = 0.5 * 10f64.powi(-(digits as i32));
+    // No colour (and no sign) where nothing changed.
+    let (text, style) = if d.abs() < unit {
+        (format!("{:.digits$}", 0.0), String::new())
+    } else {
+        let a = 0.15 + 0.6 * (d.abs() / extent.max(1e-9)).min(1.0);
+        let rgb = if d > 0.0 { "0,114,178" } else { "213,94,0" };
+        (format!("{d:+.digits$}"), format!("background:rgba({rgb},{a:.2})"))
+    };
+    serde_json::json!({"delta": text, "ci": interval, "changed": changed, "style": style, "title": title})
+}
+
+/// The paired differences of each model against the reference as one matrix: a row per task,
+/// sub-aspect and overall, a column per compared model.
+fn comparison_matrix(page: &Page) -> serde_json::Value {
+    let Some(first) = page.comparisons.first() else { return serde_json::Value::Null };
+    let extent = page
+        .comparisons
+        .iter()
+        .flat_map(|c| &c.deltas)
+        .filter_map(|d| d.delta)
+        .fold(0.0f64, |m, d| m.max(d.abs()));
+    let columns: Vec<String> =
+        page.comparisons.iter().map(|c| format!("{} − {}", c.model, c.reference)).collect();
+    let rows: Vec<serde_json::Value> = first
+        .deltas
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let cells: Vec<serde_json::Value> = page
+                .comparisons
+                .iter()
+                .map(|c| {
+                    let Some(x) = c.deltas.get(i) else { return serde_json::Value::Null };
+                    let mut title = format!("{} {} − {}", x.name, c.model, c.reference);
+                    if x.shared > 0 {
+                        title.push_str(&format!(" on {} shared samples", x.shared));
+                    }
+                    if let Some(note) = &x.note {
+                        title.push_str(&format!(" ({note})"));
+                    }
+                    diff_cell(x.delta, x.ci, x.changed, extent, 2, title)
+                })
+                .collect();
+            serde_json::json!({"label": d.name, "cells": cells})
+        })
+        .collect();
+    serde_json::json!({"columns": columns, "rows": rows})
+}
+
+/// The most series a chart draws side by side; beyond it charts show one row per model.
+pub const GROUPED_MAX: usize = 4;
+
 fn charts(page: &Page) -> BTreeMap<String, String> {
     let series: Vec<String> = page.models.iter().map(|m| m.name.clone()).collect();
     let mut out = BTreeMap::new();
 
-    let mut rows: Vec<Row> = Vec::new();
-    if let Some(first) = page.models.first() {
-        for (i, sub) in first.sub_aspects.iter().enumerate() {
-            let values = page
-                .models
-                .iter()
-                .map(|m| m.sub_aspects.get(i).and_then(|s| s.score.map(|v| (v, s.ci))))
-                .collect();
-            let label = if sub.partial && sub.score.is_some() {
-                format!("{} (partial)", sub.name)
-            } else {
-                sub.name.clone()
-            };
-            rows.push(Row { label, values });
+    // Up to four models, bars per sub-aspect side by side; more would need more colours than
+    // readers can tell apart, so the chart shows each model's overall score on a row of its
+    // own (named, no legend) and the coloured table below carries the sub-aspects.
+    let chart = if page.models.len() <= GROUPED_MAX {
+        let mut rows: Vec<Row> = Vec::new();
+        if let Some(first) = page.models.first() {
+            for (i, sub) in first.sub_aspects.iter().enumerate() {
+                let values = page
+                    .models
+                    .iter()
+                    .map(|m| m.sub_aspects.get(i).and_then(|s| s.score.map(|v| (v, s.ci))))
+                    .collect();
+                let label = if sub.partial && sub.score.is_some() {
+                    format!("{} (partial)", sub.name)
+                } else {
+                    sub.name.clone()
+                };
+                rows.push(Row { label, values });
+            }
+            let values = page.models.iter().map(|m| m.overall.score.map(|v| (v, m.overall.ci))).collect();
+            rows.push(Row { label: "Overall".into(), values });
         }
-        let values = page.models.iter().map(|m| m.overall.score.map(|v| (v, m.overall.ci))).collect();
-        rows.push(Row { label: "Overall".into(), values });
-    }
-    out.insert(
-        "sub_aspects".into(),
-        svg::horizontal("Sub-aspects and overall score", &series, &rows, (0.0, 100.0), Mark::Bar),
-    );
+        svg::horizontal("Sub-aspects and overall score", &series, &rows, (0.0, 100.0), Mark::Bar)
+    } else {
+        let rows: Vec<Row> = page
+            .models
+            .iter()
+            .map(|m| Row { label: m.name.clone(), values: vec![m.overall.score.map(|v| (v, m.overall.ci))] })
+            .collect();
+        svg::horizontal("Overall score per model", &["Overall".to_string()], &rows, (0.0, 100.0), Mark::Bar)
+    };
+    out.insert("sub_aspects".into(), chart);
 
     let mut keys: Vec<(String, String, String)> = Vec::new();
     for c in &page.cross_modal {
@@ -189,16 +270,19 @@ fn charts(page: &Page) -> BTreeMap<String, String> {
                     page.cross_modal
                         .iter()
                         .find(|c| &c.model == m && &c.task == task && &c.split == split)
-                        .map(|c| (c.delta, None))
+                        .map(|c| (c.delta, c.ci))
                 })
                 .collect(),
         })
         .collect();
-    let extent = page.cross_modal.iter().map(|c| c.delta.abs()).fold(0.0f64, f64::max).max(0.05);
-    out.insert(
-        "cross_modal".into(),
-        svg::horizontal("Image variant minus text only", &series, &rows, (-extent, extent), Mark::Bar),
-    );
+    // Beyond a few models the matrices above carry the differences; no chart.
+    if page.models.len() <= GROUPED_MAX {
+        let extent = page.cross_modal.iter().map(|c| c.delta.abs()).fold(0.0f64, f64::max).max(0.05);
+        out.insert(
+            "cross_modal".into(),
+            svg::horizontal("Image variant minus text only", &series, &rows, (-extent, extent), Mark::Bar),
+        );
+    }
 
     let points: Vec<Point> = page
         .refusal_accuracy
@@ -278,17 +362,19 @@ fn tradeoff_charts(page: &Page) -> BTreeMap<String, String> {
         .flat_map(|r| r.values.iter().flatten())
         .flat_map(|(v, ci)| [*v].into_iter().chain(ci.iter().flatten().copied()))
         .fold(1.0f64, |m, v| m.max(v.abs()));
-    let extent = svg::nice(extent * 1.05);
-    out.insert(
-        "tradeoff_aspects".into(),
-        svg::horizontal(
-            "Difference per aspect against the reference",
-            &series,
-            &rows,
-            (-extent, extent),
-            Mark::Bar,
-        ),
-    );
+    if series.len() <= GROUPED_MAX {
+        let extent = svg::nice(extent * 1.05);
+        out.insert(
+            "tradeoff_aspects".into(),
+            svg::horizontal(
+                "Difference per aspect against the reference",
+                &series,
+                &rows,
+                (-extent, extent),
+                Mark::Bar,
+            ),
+        );
+    }
     out
 }
 

@@ -12,6 +12,7 @@
 //! Every file is written through a temporary name, so a reader never sees half of it.
 
 pub mod agreement;
+pub mod browser;
 pub mod compare;
 pub mod html;
 pub mod markdown;

@@ -1,21 +1,21 @@
 //! The report's content, gathered once from run records: the scoreboards, comparisons,
-//! cross-modal deltas, refusal against accuracy, leaderboard placements and a few samples per
-//! task. The HTML and Markdown reports render it, and `summary.json` carries it, so every number
+//! cross-modal deltas, refusal against accuracy, leaderboard placements and the samples for the
+//! browser. The HTML and Markdown reports render it, and `summary.json` carries it, so every number
 //! a report shows can be read by a program too.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::agreement::Agreement;
+use super::browser::Browser;
 use super::compare::{self, Comparison, CrossModal, Placement, RefusalPoint, Runs, SubPlacement};
 use super::tradeoff::{PublishedVariant, Tradeoff, published_variants, tradeoffs};
 use crate::core::ScorerProfile;
 use crate::pipeline::RunRecord;
 use crate::pipeline::record::Comparability;
 use crate::pipeline::record::Health;
-use crate::protocol::aggregate::ModelSummary;
+use crate::protocol::aggregate::{ModelSummary, TaskSummary};
 
 /// One model's entry: its scoreboard and the health of its answers.
 #[derive(Debug, Clone, Serialize)]
@@ -38,32 +38,6 @@ impl std::ops::Deref for ModelEntry {
     fn deref(&self) -> &ModelSummary {
         &self.summary
     }
-}
-
-/// A sample shown in the report's browser.
-#[derive(Debug, Clone, Serialize)]
-pub struct Browsed {
-    /// Model.
-    pub model: String,
-    /// Task id.
-    pub task: String,
-    /// Split.
-    pub split: String,
-    /// Sample id.
-    pub id: String,
-    /// The prompt (cut to 600 characters).
-    pub prompt: String,
-    /// The answer (cut to 600 characters), if any.
-    pub response: Option<String>,
-    /// `scored` or `unscorable`.
-    pub outcome: String,
-    /// Why unscorable.
-    pub reason: Option<String>,
-    /// Every evaluator's value, as JSON text.
-    pub values: String,
-    /// A small thumbnail of the image as a data URL (not written to `summary.json`).
-    #[serde(skip)]
-    pub thumbnail: Option<String>,
 }
 
 /// Everything a report shows.
@@ -93,8 +67,10 @@ pub struct Page {
     pub leaderboard: Vec<Placement>,
     /// Where each sub-aspect score would sit among the published sub-aspect table.
     pub sub_leaderboard: Vec<SubPlacement>,
-    /// A few samples per task and model.
-    pub browser: Vec<Browsed>,
+    /// The samples for the page's browser (not written to `summary.json`: every sample is in
+    /// `samples.jsonl`).
+    #[serde(skip)]
+    pub browser: Browser,
     /// What the loaders skipped, ignored or did not know, one line per problem, starting with
     /// the task (from every run combined, each line once).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -120,9 +96,6 @@ pub fn scorer_profiles(page: &Page) -> Vec<ScorerProfile> {
     ScorerProfile::ALL.into_iter().filter(|p| used.contains(p.name())).collect()
 }
 
-/// How many samples per task and model the browser shows.
-pub const BROWSED_PER_TASK: usize = 3;
-
 /// Gathers the report's content from run records.
 pub fn gather(records: &[RunRecord]) -> Page {
     let runs = Runs::new(records);
@@ -134,6 +107,21 @@ pub fn gather(records: &[RunRecord]) -> Page {
             let mut summary = m.summary.clone();
             if several {
                 summary.name = compare::label(m, &runs);
+                // Every model lists the same tasks in the same order (runs of different task
+                // sets leave the tasks a run did not have unscored, saying so).
+                summary.tasks = runs
+                    .tasks
+                    .iter()
+                    .map(|task| {
+                        let id = task.info().id;
+                        m.summary
+                            .tasks
+                            .iter()
+                            .find(|t| t.id == id)
+                            .cloned()
+                            .unwrap_or_else(|| not_run(task.as_ref()))
+                    })
+                    .collect();
             }
             ModelEntry {
                 summary,
@@ -156,7 +144,7 @@ pub fn gather(records: &[RunRecord]) -> Page {
         refusal_accuracy: compare::refusal_points(&runs),
         leaderboard: compare::placements(&runs),
         sub_leaderboard: compare::sub_placements(&runs),
-        browser: browse(&runs),
+        browser: super::browser::gather(&runs),
         data_warnings: data_warnings(records),
         scorer_profiles: Vec::new(),
         agreements: super::agreement::agreements(&runs),
@@ -174,6 +162,30 @@ impl Page {
     }
 }
 
+/// The summary of a task that a combined report has and a model's run did not.
+fn not_run(task: &dyn crate::protocol::tasks::Task) -> TaskSummary {
+    let info = task.info();
+    TaskSummary {
+        id: info.id.to_string(),
+        name: info.name.to_string(),
+        aspect: info.sub_aspect.aspect().name().to_string(),
+        sub_aspect: info.sub_aspect.name().to_string(),
+        score: None,
+        missing: Some("not run in this model's run".into()),
+        ci: None,
+        undefined_replicates: 0,
+        samples: 0,
+        unscorable: 0,
+        unscorable_rate: 0.0,
+        needs: Vec::new(),
+        scorers: None,
+        scored_by: BTreeMap::new(),
+        splits: BTreeMap::new(),
+        replicates: Vec::new(),
+        part_replicates: Vec::new(),
+    }
+}
+
 /// The data warnings of every run, each line once, in task order.
 pub fn data_warnings(records: &[RunRecord]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -188,84 +200,4 @@ pub fn data_warnings(records: &[RunRecord]) -> Vec<String> {
         }
     }
     out
-}
-
-fn browse(runs: &Runs) -> Vec<Browsed> {
-    let mut out = Vec::new();
-    for m in &runs.models {
-        let data_root = PathBuf::from(&m.run.manifest.data.path);
-        for task in &m.record.tasks {
-            // The first sample of each split, up to the limit per task: the browser shows the
-            // variants.
-            let firsts = task.splits.iter().filter_map(|split| {
-                let first = split.samples.iter().zip(&split.answers).zip(&split.scores.samples).next()?;
-                Some((split, first))
-            });
-            for (split, ((sample, answer), score)) in firsts.take(BROWSED_PER_TASK) {
-                let thumbnail = sample.image().and_then(|im| {
-                    let on_disk = if im.path.is_file() {
-                        im.path.clone()
-                    } else {
-                        let rel = Path::new(im.display.strip_prefix("data/").unwrap_or(&im.display));
-                        // A path from a run's files that climbs out of the data folder is not
-                        // followed.
-                        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                            return None;
-                        }
-                        data_root.join(rel)
-                    };
-                    thumbnail(&on_disk)
-                });
-                let failure = score.failure();
-                let values: serde_json::Map<String, serde_json::Value> = split
-                    .scores
-                    .chains
-                    .iter()
-                    .zip(&score.steps)
-                    .flat_map(|(spec, steps)| {
-                        spec.prefixes.iter().zip(steps).map(|(p, v)| {
-                            (p.clone(), v.as_ref().map(|v| v.to_json()).unwrap_or(serde_json::Value::Null))
-                        })
-                    })
-                    .collect();
-                out.push(Browsed {
-                    model: compare::label(m, runs),
-                    task: task.id.clone(),
-                    split: split.scores.split.clone(),
-                    id: sample.id.clone(),
-                    prompt: clip(&sample.text(), 600),
-                    response: answer.as_ref().ok().map(|a| clip(&a.response.text, 600)),
-                    outcome: if failure.is_some() { "unscorable" } else { "scored" }.to_string(),
-                    reason: failure.map(|u| u.reason.clone()),
-                    values: serde_json::Value::Object(values).to_string(),
-                    thumbnail,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// A PNG thumbnail (at most 128 px) of an image file, as a data URL; none for a file that is
-/// not an image, larger than 64 MiB, or beyond the default decoding limits.
-pub fn thumbnail(path: &Path) -> Option<String> {
-    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    let img = crate::data::decode_image(&bytes, &crate::core::ImageLimits::default()).ok()?;
-    let small = img.thumbnail(128, 128);
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    small.to_rgb8().write_to(&mut bytes, image::ImageFormat::Png).ok()?;
-    let mut url = String::from("data:image/png;base64,");
-    base64_simd::STANDARD.encode_append(bytes.get_ref(), &mut url);
-    Some(url)
-}
-
-fn clip(text: &str, n: usize) -> String {
-    if text.chars().count() <= n {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(n).collect::<String>())
-    }
 }

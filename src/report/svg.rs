@@ -9,6 +9,12 @@ use std::fmt::Write;
 pub const PALETTE: [&str; 8] =
     ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 
+/// The colour to write text in for a series colour: the palette's yellow is too light for
+/// text on white, so its text is a dark yellow.
+pub fn ink(colour: &str) -> &str {
+    if colour == "#F0E442" { "#8C7F00" } else { colour }
+}
+
 /// Escapes text for HTML and SVG.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -72,7 +78,7 @@ pub fn horizontal(title: &str, series: &[String], rows: &[Row], domain: (f64, f6
             PALETTE[i % PALETTE.len()],
             lx + 14.0,
             ly,
-            escape(&clip(name, 34))
+            escape(&fit(name, 240.0 - 20.0, 11.0))
         );
     }
     // grid and ticks
@@ -95,7 +101,7 @@ pub fn horizontal(title: &str, series: &[String], rows: &[Row], domain: (f64, f6
             r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
             LABEL_W - 6.0,
             y0 + row_h / 2.0 + 3.0,
-            escape(&clip(&row.label, 34))
+            escape(&fit(&row.label, LABEL_W - 12.0, 11.0))
         );
         for (i, value) in row.values.iter().enumerate() {
             let cy = y0 + 4.0 + i as f64 * BAR_H + BAR_H / 2.0;
@@ -237,15 +243,34 @@ pub fn scatter(
             sy(0.0)
         );
     }
-    // Labels that would overlap an earlier one move down a line until they do not.
-    let mut placed: Vec<(f64, f64)> = Vec::new();
+    // Each label takes the first place beside its point (right or left, above or below, then
+    // further down or up a line at a time) that stays inside the plot and overlaps no earlier
+    // label.
+    let mut placed: Vec<[f64; 4]> = Vec::new();
+    let (top, floor) = (28.0, 40.0 + ph - 2.0);
     for (i, p) in points.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let (lx, mut ly) = (sx(p.x) + 7.0, sy(p.y) - 6.0);
-        while placed.iter().any(|(x, y)| (x - lx).abs() < 150.0 && (y - ly).abs() < 11.0) {
-            ly += 12.0;
+        let label = clip(&p.label, 30);
+        let width = text_width(&label, 10.0);
+        let (px, py) = (sx(p.x), sy(p.y));
+        let mut candidates = Vec::new();
+        for line in 0..16 {
+            let dy = 12.0 * f64::from(line);
+            for (dx, anchor_end) in [(7.0, false), (-7.0, true)] {
+                for y in [py - 6.0 - dy, py + 14.0 + dy] {
+                    candidates.push((px + dx, y, anchor_end));
+                }
+            }
         }
-        placed.push((lx, ly));
+        let fits = |&(x, y, end): &(f64, f64, bool)| {
+            let (x0, x1) = if end { (x - width, x) } else { (x, x + width) };
+            let inside = x0 >= left + 2.0 && x1 <= w - 2.0 && y - 10.0 >= top && y <= floor;
+            inside && !placed.iter().any(|b| x0 < b[1] && x1 > b[0] && y - 10.0 < b[3] && y > b[2])
+        };
+        let (lx, ly, end) = candidates.iter().copied().find(fits).unwrap_or((px + 7.0, py - 6.0, false));
+        let (x0, x1) = if end { (lx - width, lx) } else { (lx, lx + width) };
+        placed.push([x0, x1, ly - 10.0, ly]);
+        let anchor = if end { r#" text-anchor="end""# } else { "" };
         if let Some([lo, hi]) = p.x_ci {
             let _ = write!(
                 s,
@@ -266,14 +291,24 @@ pub fn scatter(
         }
         let _ = write!(
             s,
-            r#"<circle cx="{}" cy="{}" r="5" fill="{colour}"/><text x="{lx}" y="{ly}" font-size="10" fill="{colour}">{}</text>"#,
-            sx(p.x),
-            sy(p.y),
-            escape(&clip(&p.label, 30))
+            r#"<circle cx="{px}" cy="{py}" r="5" fill="{colour}"/><text x="{lx}" y="{ly}"{anchor} font-size="10" fill="{}">{}</text>"#,
+            ink(colour),
+            escape(&label)
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// About how wide a text is drawn in a sans-serif font of `size` pixels (generous, so that
+/// labels placed by it do not touch).
+pub fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.6
+}
+
+/// The text cut (with `…`) to about `room` pixels in a font of `size` pixels.
+fn fit(text: &str, room: f64, size: f64) -> String {
+    clip(text, ((room / (size * 0.6)).floor() as usize).max(2))
 }
 
 /// A round number at least `v` (1, 2, 2.5 or 5 times a power of ten), for symmetric domains.
@@ -306,6 +341,37 @@ fn clip(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scatter_labels_stay_in_the_plot_and_apart_for_twelve_points_in_one_place() {
+        let points: Vec<Point> =
+            (0..12).map(|i| Point::at(format!("model-{i}+safety-prompt"), 1.0, 20.0)).collect();
+        let svg = scatter("t", "x", "y", &points, (0.0, 1.0), (0.0, 100.0));
+        // Each point label: x, y, whether it ends at x, and its text.
+        let re = regex::Regex::new(r#"<text x="([-\d.]+)" y="([-\d.]+)"( text-anchor="end")? font-size="10" fill="[^"]+">([^<]+)</text>"#).unwrap();
+        let boxes: Vec<[f64; 4]> = re
+            .captures_iter(&svg)
+            .map(|c| {
+                let (x, y): (f64, f64) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+                let w = text_width(&c[4], 10.0);
+                let (x0, x1) = if c.get(3).is_some() { (x - w, x) } else { (x, x + w) };
+                [x0, x1, y - 10.0, y]
+            })
+            .collect();
+        assert_eq!(boxes.len(), 12, "{svg}");
+        for (i, a) in boxes.iter().enumerate() {
+            assert!(
+                a[0] >= 60.0 && a[1] <= 560.0 && a[2] >= 0.0 && a[3] <= 340.0,
+                "label {i} outside: {a:?}"
+            );
+            for b in &boxes[..i] {
+                let apart = a[1] <= b[0] || b[1] <= a[0] || a[3] <= b[2] || b[3] <= a[2];
+                assert!(apart, "labels overlap: {a:?} {b:?}");
+            }
+        }
+        // The point at the right edge puts its labels to its left.
+        assert!(svg.contains(r#"text-anchor="end" font-size="10""#));
+    }
 
     #[test]
     fn charts_escape_labels_and_draw_each_value() {

@@ -1,0 +1,262 @@
+//! The report's sample browser: the samples of every model as one compact JSON document that
+//! `report.html` embeds and its script filters (by model, task, split, outcome, verdict and free
+//! text) and shows a page at a time.
+//!
+//! Compact: every text (prompt, answer, evaluator values, split and sample ids) is stored once
+//! in `strings` and rows refer to it by index, so a prompt asked of twelve models costs one
+//! copy; each distinct image becomes one small JPEG thumbnail, however many samples show it.
+//! Thumbnails are made on all cores and kept in the run's `generated/thumbnails/`, so a second
+//! report of the same run decodes no image.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use super::compare::{self, Runs};
+
+/// The most samples the browser holds; beyond it every model and task keeps the same share
+/// (the page says how many it shows; every sample is in `samples.jsonl`).
+pub const LIMIT: usize = 60_000;
+
+/// The most characters kept of a prompt, answer or evaluator value.
+pub const TEXT_LIMIT: usize = 2_000;
+
+/// The longest side of a thumbnail, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 96;
+
+/// No index (a missing answer, reason, verdict or image).
+const NONE: i64 = -1;
+
+/// The browser's data, as the page's script reads it.
+#[derive(Debug, Default, Serialize)]
+pub struct Browser {
+    /// Every distinct text; rows hold indices into it.
+    pub strings: Vec<String>,
+    /// One thumbnail per distinct image, as a data URL.
+    pub images: Vec<String>,
+    /// Model names (rows hold indices).
+    pub models: Vec<String>,
+    /// Task ids and names, as `T1 Name`.
+    pub tasks: Vec<String>,
+    /// One row per sample: model, task, split, sample id, prompt, answer, outcome (`scored` or
+    /// the unscorable kind), reason, verdict, evaluator values, image. Texts are indices into
+    /// `strings`, the image an index into `images`; `-1` where there is none.
+    pub rows: Vec<[i64; 11]>,
+    /// How many samples the runs hold (more than `rows` when over [`LIMIT`]).
+    pub total: usize,
+}
+
+impl Browser {
+    /// The data as JSON that is safe inside a `<script>` element: every `<` is written as
+    /// `\u003c`, so no text can close the element or open a comment.
+    pub fn to_script_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c")
+    }
+}
+
+/// Gathers every sample of every model of the runs (up to [`LIMIT`]).
+pub fn gather(runs: &Runs) -> Browser {
+    let mut b = Browser::default();
+    let mut strings: HashMap<String, i64> = HashMap::new();
+    let mut intern = |b: &mut Browser, text: String| -> i64 {
+        if let Some(i) = strings.get(&text) {
+            return *i;
+        }
+        let i = b.strings.len() as i64;
+        strings.insert(text.clone(), i);
+        b.strings.push(text);
+        i
+    };
+    b.total = runs
+        .models
+        .iter()
+        .flat_map(|m| &m.record.tasks)
+        .flat_map(|t| &t.splits)
+        .map(|s| s.samples.len())
+        .sum();
+    let cells = runs.models.iter().map(|m| m.record.tasks.len()).sum::<usize>().max(1);
+    // Over the limit, each model and task keeps an equal share, taken across its splits.
+    let share = if b.total > LIMIT { (LIMIT / cells).max(1) } else { usize::MAX };
+    // Distinct images, by content hash: (hash, file) in first-seen order.
+    let mut images: Vec<(String, PathBuf)> = Vec::new();
+    let mut image_index: HashMap<String, i64> = HashMap::new();
+    for m in &runs.models {
+        let model = b.models.len() as i64;
+        b.models.push(compare::label(m, runs));
+        let data_root = PathBuf::from(&m.run.manifest.data.path);
+        for task in &m.record.tasks {
+            let name = runs.tasks.iter().find(|t| t.info().id == task.id).map(|t| t.info().name);
+            let label = format!("{} {}", task.id, name.unwrap_or_default());
+            let task_index = match b.tasks.iter().position(|t| *t == label) {
+                Some(i) => i as i64,
+                None => {
+                    b.tasks.push(label);
+                    b.tasks.len() as i64 - 1
+                }
+            };
+            let per_split = share.div_ceil(task.splits.len().max(1));
+            for split in &task.splits {
+                let split_name = intern(&mut b, split.scores.split.clone());
+                let rows = split.samples.iter().zip(&split.answers).zip(&split.scores.samples);
+                for ((sample, answer), score) in rows.take(per_split) {
+                    let image = match sample.image() {
+                        Some(im) => *image_index.entry(im.sha256.clone()).or_insert_with(|| {
+                            images.push((im.sha256.clone(), on_disk(&im.path, &im.display, &data_root)));
+                            images.len() as i64 - 1
+                        }),
+                        None => NONE,
+                    };
+                    let failure = score.failure();
+                    let values: Vec<String> = split
+                        .scores
+                        .chains
+                        .iter()
+                        .zip(&score.steps)
+                        .flat_map(|(spec, steps)| {
+                            spec.prefixes.iter().zip(steps).map(|(p, v)| match v {
+                                Ok(v) => format!("{p}: {}", clip(&v.as_text(), TEXT_LIMIT / 2)),
+                                Err(u) => format!("{p}: unscorable ({}): {}", u.kind.name(), u.reason),
+                            })
+                        })
+                        .collect();
+                    let verdict = score.steps.iter().find_map(|s| s.last()?.as_ref().ok());
+                    let row = [
+                        model,
+                        task_index,
+                        split_name,
+                        intern(&mut b, sample.id.clone()),
+                        intern(&mut b, clip(&sample.text(), TEXT_LIMIT)),
+                        match answer {
+                            Ok(a) => intern(&mut b, clip(&a.response.text, TEXT_LIMIT)),
+                            Err(_) => NONE,
+                        },
+                        intern(&mut b, failure.map_or("scored", |u| u.kind.name()).to_string()),
+                        match failure {
+                            Some(u) => intern(&mut b, u.reason.clone()),
+                            None => NONE,
+                        },
+                        match verdict {
+                            Some(v) => intern(&mut b, clip(&v.as_text(), 40)),
+                            None => NONE,
+                        },
+                        intern(&mut b, values.join("\n")),
+                        image,
+                    ];
+                    b.rows.push(row);
+                }
+            }
+        }
+    }
+    let cache = runs.models.first().map(|m| m.run.dir.join("generated").join("thumbnails"));
+    b.images = thumbnails(&images, cache.as_deref());
+    b
+}
+
+/// Where an image of a run lies on this machine: its recorded path, or its path shown to
+/// people under the run's data folder (a shown path that climbs out of it is not followed).
+fn on_disk(path: &Path, display: &str, data_root: &Path) -> PathBuf {
+    if path.is_file() {
+        return path.to_path_buf();
+    }
+    let rel = Path::new(display.strip_prefix("data/").unwrap_or(display));
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return PathBuf::new();
+    }
+    data_root.join(rel)
+}
+
+/// One thumbnail per image, made on every core; an image that cannot be read gets an empty
+/// entry (the page then shows its sample without one).
+fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>) -> Vec<String> {
+    if images.is_empty() {
+        return Vec::new();
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(images.len());
+    let chunk = images.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = images
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(hash, path)| cached_thumbnail(hash, path, cache).unwrap_or_default())
+                        .collect::<Vec<String>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+/// A thumbnail from the cache (named by the image's hash), or made and then cached.
+fn cached_thumbnail(hash: &str, path: &Path, cache: Option<&Path>) -> Option<String> {
+    let cached = cache.map(|dir| dir.join(format!("{hash}-{THUMBNAIL_SIDE}.jpg")));
+    let bytes = match cached.as_ref().and_then(|c| std::fs::read(c).ok()) {
+        Some(bytes) => bytes,
+        None => {
+            let bytes = thumbnail_jpeg(path)?;
+            if let Some(c) = &cached {
+                // A cache that cannot be written only costs the next report the decoding.
+                let _ = c.parent().map(std::fs::create_dir_all);
+                let _ = super::atomic_write(c, &bytes);
+            }
+            bytes
+        }
+    };
+    let mut url = String::from("data:image/jpeg;base64,");
+    base64_simd::STANDARD.encode_append(&bytes, &mut url);
+    Some(url)
+}
+
+/// A JPEG thumbnail (longest side [`THUMBNAIL_SIDE`]) of an image file; none for a file that
+/// is not an image, larger than 64 MiB, or beyond the default decoding limits.
+pub fn thumbnail_jpeg(path: &Path) -> Option<Vec<u8>> {
+    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let img = crate::data::decode_image(&bytes, &crate::core::ImageLimits::default()).ok()?;
+    let small = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&small).ok()?;
+    Some(out)
+}
+
+/// The text cut to `n` characters, marked where it was cut.
+fn clip(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        None => text.to_string(),
+        Some((i, _)) => format!("{}… (cut; the whole text is in samples.jsonl)", &text[..i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_close_its_element() {
+        let b = Browser {
+            strings: vec!["</script><!-- <img src=x onerror=alert(1)>".into()],
+            ..Browser::default()
+        };
+        let json = b.to_script_json();
+        assert!(!json.contains('<'), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["strings"][0], "</script><!-- <img src=x onerror=alert(1)>");
+    }
+
+    #[test]
+    fn clipping_keeps_short_texts_and_marks_cut_ones() {
+        assert_eq!(clip("héllo", 5), "héllo");
+        assert_eq!(clip("héllo", 2), "hé… (cut; the whole text is in samples.jsonl)");
+    }
+
+    #[test]
+    fn a_shown_path_that_climbs_out_of_the_data_folder_is_not_followed() {
+        let root = Path::new("/data");
+        assert_eq!(on_disk(Path::new("/nowhere/x.png"), "data/../../etc/passwd", root), PathBuf::new());
+        assert_eq!(on_disk(Path::new("/nowhere/x.png"), "data/img/x.png", root), root.join("img/x.png"));
+    }
+}
