@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Renders a run's report.html in headless Chromium (Debian's `chromium` package) and saves a
-# screenshot, to check by eye that it opens offline and draws its charts.
+# Checks report.html files in headless Chromium (Debian's `chromium` package) with Node 18 or
+# later: fails on a script error, anything loaded from outside, a page that scrolls sideways at
+# 1280 px, a chart wider than its box, chart text cut at the edge or on top of other text, a
+# missing anchor, an empty sample browser, or a heatmap link or sort that does not work. Saves
+# one screenshot per section next to each report (REPORT_DIR/screens/SECTION.png).
 #
-#   scripts/check-report.sh RUN_DIR [OUT.png] [HEIGHT]
+#   scripts/check-report.sh RUN_OR_REPORT_DIR...
+#   scripts/check-report.sh --examples DIR   # makes a 1-model and a 12-model run in DIR, checks both
 set -euo pipefail
-run_dir="$(cd "$1" && pwd)"
-out="${2:-$run_dir/report.png}"
-height="${3:-5000}"
+here="$(cd "$(dirname "$0")" && pwd)"
 command -v chromium >/dev/null || { echo "install Chromium first: apt-get install chromium" >&2; exit 1; }
-profile="$(mktemp -d)"
-trap 'rm -rf "$profile"' EXIT
-# The network flags keep Chromium from reaching out; the report must not need it anyway.
-chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$profile" --hide-scrollbars --window-size="1200,$height" \
-    --screenshot="$out" "file://$run_dir/report.html" 2>/dev/null
-echo "screenshot: $out"
+command -v node >/dev/null || { echo "install Node.js 20 or later first: apt-get install nodejs" >&2; exit 1; }
+[ $# -gt 0 ] || { echo "usage: scripts/check-report.sh RUN_OR_REPORT_DIR... | --examples DIR" >&2; exit 2; }
+if [ "$1" = "--examples" ]; then
+    out="${2:?--examples needs a folder}"
+    rm -rf "$out/one" "$out/twelve"
+    # One model on every task; twelve rows (four baselines, plain and under two mitigations)
+    # on a task of each aspect, a utility task and cross-modal variants.
+    cargo run --locked --quiet -- run -q --model baseline:oracle --out "$out/one" >/dev/null
+    cargo run --locked --quiet -- run -q --tasks T4,S1,R3,F4,P4,U1 \
+        --mitigation safety-prompt --mitigation jpeg --out "$out/twelve" >/dev/null
+    set -- "$out/one" "$out/twelve"
+fi
+status=0
+for dir in "$@"; do
+    report="$dir/report.html"
+    [ -f "$report" ] || { echo "$report: no such file" >&2; status=1; continue; }
+    node "$here/check-report.mjs" "$report" "$dir/screens" || status=1
+done
+exit $status
