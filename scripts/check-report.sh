@@ -17,8 +17,12 @@ if [ "$1" = "--examples" ]; then
     rm -rf "$out/one" "$out/twelve"
     # One model on every task; twelve rows (four baselines, plain and under two mitigations)
     # on a task of each aspect, a utility task and cross-modal variants.
-    cargo run --locked --quiet -- run -q --model baseline:oracle --out "$out/one" >/dev/null
-    cargo run --locked --quiet -- run -q --tasks T4,S1,R3,F4,P4,U1 \
+    # The binary `cargo test` built (a separate `cargo build` would compile the dependencies
+    # again with other features); built here when it is not there.
+    bin="${MULTITRUST:-${CARGO_TARGET_DIR:-target}/debug/multitrust}"
+    [ -x "$bin" ] || { cargo build --locked --quiet; bin="${CARGO_TARGET_DIR:-target}/debug/multitrust"; }
+    "$bin" run -q --model baseline:oracle --out "$out/one" >/dev/null
+    "$bin" run -q --tasks T4,S1,R3,F4,P4,U1 \
         --mitigation safety-prompt --mitigation jpeg --out "$out/twelve" >/dev/null
     set -- "$out/one" "$out/twelve"
 fi
