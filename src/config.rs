@@ -350,6 +350,12 @@ pub struct Profile {
     /// The tags around reasoning left inside the answer (default `["<think>", "</think>"]`).
     #[serde(default)]
     pub think_tags: Option<(String, String)>,
+    /// The price of a million input tokens, for `run --dry-run`'s cost (any currency).
+    #[serde(default)]
+    pub input_price: Option<f64>,
+    /// The price of a million output tokens, for `run --dry-run`'s cost.
+    #[serde(default)]
+    pub output_price: Option<f64>,
 }
 
 /// How a reasoning model is asked to think, from the profile's `[models.NAME.reasoning]`.
@@ -437,6 +443,8 @@ impl Profile {
             breaker_failures: None,
             reasoning: None,
             think_tags: None,
+            input_price: None,
+            output_price: None,
         })
     }
 

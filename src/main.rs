@@ -20,6 +20,7 @@ use multitrust::config::Config;
 use multitrust::core::ScorerProfile;
 use multitrust::data::DataDir;
 use multitrust::engine::{Engine, Stop, Store};
+use multitrust::pipeline::load::Shard;
 use multitrust::pipeline::plan::{check_share, timestamp, unix_now};
 use multitrust::pipeline::preflight;
 use multitrust::pipeline::{
@@ -57,6 +58,9 @@ enum Command {
     /// Check each configured model, judge and classifier endpoint: reachable, and for models
     /// whether they see images.
     Models(ModelsArgs),
+    /// Combine the run directories of `run --shard K/N` (all N of them, and their stores) into
+    /// one run directory equal to the unsharded run's; nothing is sent.
+    Merge(MergeArgs),
     /// Write report.html, report.md and summary.json for one or more run directories
     /// (side by side, with paired differences on shared samples).
     Report(ReportArgs),
@@ -218,6 +222,11 @@ struct RunArgs {
     /// At most this many samples per split (for a quick look; such a run is not comparable).
     #[arg(long)]
     limit: Option<usize>,
+    /// Evaluate part K of N of every split (by sample id, balanced across tasks and splits)
+    /// into this run directory and store; `multitrust merge` combines the N parts into the
+    /// run an unsharded command would have made. See docs/scale.md.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
     /// Downscale images whose longer side exceeds this (400 reproduces the original's API
     /// models).
     #[arg(long)]
@@ -278,6 +287,12 @@ struct RunArgs {
     /// nothing else, for scripts).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Send nothing: print, per model, the requests the store lacks, their estimated input
+    /// tokens (images by each provider's formula), their output tokens at most and, with
+    /// `input_price`/`output_price` in the profile, the cost; and the judge and classifier
+    /// requests the answers would lead to (`--format json` for a program).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +346,20 @@ struct ScoreArgs {
     /// configuration's, or original).
     #[arg(long, value_parser = scorer_profile)]
     scorers: Option<ScorerProfile>,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The shards' run directories (any order).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// The merged run directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// What to print on stdout: `text` (the summary matrix) or `json` (`summary.json`, and
+    /// nothing else, for scripts).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -480,6 +509,7 @@ async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Score(args) => score_command(*args, cli.quiet).await,
         Command::Models(args) => models_command(args).await,
         Command::Report(args) => report_command(args),
+        Command::Merge(args) => merge_command(args, cli.quiet).await,
         Command::Classify(args) => classify_command(args),
         Command::Data(DataCommand::Synth(args)) => synth_command(args),
         Command::Templates(TemplatesCommand::Import(args)) => import_command(args),
@@ -511,7 +541,72 @@ fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool, secrets: &[Strin
 async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
     let config = args.common.load()?;
     let format = args.format;
-    let options = RunOptions {
+    let dry_run = args.dry_run;
+    let plan = Plan::new(Request::Run(Box::new(run_options(args))), &config)?;
+    if dry_run {
+        return dry_run_command(plan, format).await;
+    }
+    execute(plan, quiet, format).await
+}
+
+/// Prints what the run would send and cost; sends nothing and writes no run files (the
+/// synthetic suite, when it is the data, is written into the run directory to be read).
+async fn dry_run_command(plan: Plan, format: Format) -> Result<i32> {
+    let store = match plan.store.as_ref().filter(|p| p.is_file()) {
+        Some(p) => Some(Arc::new(Store::open(p)?)),
+        None => None,
+    };
+    let engine = match store {
+        Some(store) => Engine::store_only(store),
+        None => Engine::new(None),
+    }
+    .quiet();
+    let loaded = pipeline::load(&plan)?;
+    let calls = pipeline::dryrun::plan_calls(&plan, &loaded, &engine).await?;
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&calls)?)?;
+        return Ok(code::OK);
+    }
+    writeln!(out, "dry run: nothing is sent")?;
+    writeln!(
+        out,
+        "{:<8} {:<34} {:>9} {:>9} {:>14} {:>16} {:>10}",
+        "role", "name", "requests", "to send", "input tokens", "output (at most)", "cost"
+    )?;
+    for c in &calls {
+        let judged = c.role != "model";
+        writeln!(
+            out,
+            "{:<8} {:<34} {:>9} {:>9} {:>14} {:>16} {:>10}",
+            c.role,
+            c.name,
+            c.requests,
+            if judged { format!("≈{}", c.lacking) } else { c.lacking.to_string() },
+            if judged { "—".to_string() } else { c.input_tokens.to_string() },
+            if judged { "—".to_string() } else { c.output_tokens_max.to_string() },
+            c.cost_max.map(|x| format!("{x:.2}")).unwrap_or_else(|| "—".into()),
+        )?;
+    }
+    for f in calls
+        .iter()
+        .map(|c| c.image_formula)
+        .filter(|f| !f.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        writeln!(out, "image tokens: {f}")?;
+    }
+    writeln!(
+        out,
+        "judge and classifier requests: one per answer of a task that needs them, before the store is asked \
+         (their text depends on the answers); mitigations add their extra calls (`multitrust mitigations`)"
+    )?;
+    Ok(code::OK)
+}
+
+/// The pipeline's options for a `run` command line.
+fn run_options(args: RunArgs) -> RunOptions {
+    RunOptions {
         models: args.models,
         base_url: args.base_url,
         judge: args.judge,
@@ -522,6 +617,7 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         store: args.store,
         seed: args.seed,
         limit: args.limit,
+        shard: args.shard,
         max_image_side: args.max_image_side,
         concurrency: args.concurrency,
         bootstrap: args.bootstrap,
@@ -537,9 +633,7 @@ async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
         score_reasoning: args.score_reasoning,
         reasoning_view: args.reasoning_view,
         command: std::env::args().collect(),
-    };
-    let plan = Plan::new(Request::Run(Box::new(options)), &config)?;
-    execute(plan, quiet, format).await
+    }
 }
 
 async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
@@ -904,6 +998,104 @@ fn report_command(args: ReportArgs) -> Result<i32> {
         print_json(&out)?;
     }
     Ok(code::OK)
+}
+
+/// Merges shard run directories: checks that they are the N parts of one command, copies
+/// their stores' answers into the merged run's store, and runs the command again unsharded
+/// from that store alone (nothing is sent), so that the merged run is what the unsharded run
+/// would have written.
+async fn merge_command(args: MergeArgs, quiet: bool) -> Result<i32> {
+    let mut parts: Vec<(PathBuf, pipeline::Manifest)> = Vec::new();
+    for dir in &args.runs {
+        let manifest: pipeline::Manifest = multitrust::pipeline::rundir::read_json(&dir.join("run.json"))?;
+        parts.push((dir.clone(), manifest));
+    }
+    let shard_of = |(dir, m): &(PathBuf, pipeline::Manifest)| {
+        m.shard.ok_or_else(|| {
+            anyhow!("{}: not a shard (its run.json has no shard; run it with --shard K/N)", dir.display())
+        })
+    };
+    let count = shard_of(&parts[0])?.count;
+    let mut seen = vec![None; count];
+    // The command without what differs between shards: --shard, --out and --store.
+    let strip = |command: &[String]| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut skip = false;
+        for a in command {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            if ["--shard", "--out", "--store"].contains(&a.as_str()) {
+                skip = true;
+            } else if !["--shard=", "--out=", "--store="].iter().any(|p| a.starts_with(p)) {
+                out.push(a.clone());
+            }
+        }
+        out
+    };
+    let command = strip(&parts[0].1.command);
+    for part in &parts {
+        let shard = shard_of(part)?;
+        let (dir, m) = part;
+        if shard.count != count {
+            bail!("{}: shard {shard}, but {} is one of {count}", dir.display(), parts[0].0.display());
+        }
+        if let Some(other) = seen[shard.index - 1].replace(dir.clone()) {
+            bail!("shard {shard} given twice: {} and {}", other.display(), dir.display());
+        }
+        if strip(&m.command) != command {
+            bail!(
+                "{}: another command than {}'s (shards of one run differ only in --shard, --out and --store): {:?} against {:?}",
+                dir.display(),
+                parts[0].0.display(),
+                m.command,
+                parts[0].1.command
+            );
+        }
+        if m.status != pipeline::RunStatus::Complete {
+            bail!(
+                "{}: the shard did not complete ({:?}); run its command again to finish it",
+                dir.display(),
+                m.status
+            );
+        }
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.is_none())
+        .map(|(i, _)| format!("{}/{count}", i + 1))
+        .collect();
+    if !missing.is_empty() {
+        bail!("shard(s) {} missing: give all {count} run directories", missing.join(", "));
+    }
+    let Command::Run(mut run) = Cli::try_parse_from(&command)
+        .with_context(|| format!("{}: its recorded command no longer parses", parts[0].0.display()))?
+        .command
+    else {
+        bail!("{}: its recorded command is not `multitrust run`", parts[0].0.display());
+    };
+    run.shard = None;
+    run.out = Some(args.out.clone());
+    run.store = None;
+    run.format = args.format;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create it", args.out.display()))?;
+    {
+        let merged = Store::open(&args.out.join("store.sqlite"))?;
+        for (dir, m) in &parts {
+            let store = m.store.as_ref().map(PathBuf::from).unwrap_or_else(|| dir.join("store.sqlite"));
+            let copied = merged.import(&store)?;
+            tracing::info!("{}: {copied} answers from {}", dir.display(), store.display());
+        }
+        merged.flush()?;
+    }
+    let config = run.common.load()?;
+    let options = run_options(*run);
+    let mut plan = Plan::new(Request::Run(Box::new(options)), &config)?;
+    // Every answer comes from the shards' stores: nothing is sent.
+    plan.online = false;
+    execute(plan, quiet, args.format).await
 }
 
 fn synth_command(args: SynthArgs) -> Result<i32> {

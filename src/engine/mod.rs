@@ -347,12 +347,19 @@ impl Engine {
     /// How many of these requests have no stored answer (all of them without a store): what
     /// a run would send.
     pub async fn missing<S: Service>(&self, service: &S, requests: &[S::Request]) -> usize {
+        self.lacking(service, requests).await.len()
+    }
+
+    /// The positions of the requests that have no stored answer (all of them without a store).
+    pub async fn lacking<S: Service>(&self, service: &S, requests: &[S::Request]) -> Vec<usize> {
         let fingerprints: Vec<String> = requests.iter().map(|r| fingerprint(service.identity(), r)).collect();
-        let Some(store) = self.store.clone() else { return fingerprints.len() };
-        let total = fingerprints.len();
-        match tokio::task::spawn_blocking(move || store.lookup(&fingerprints)).await {
-            Ok(Ok(hits)) => total - hits.len(),
-            _ => total,
+        let Some(store) = self.store.clone() else { return (0..fingerprints.len()).collect() };
+        let fps = fingerprints.clone();
+        match tokio::task::spawn_blocking(move || store.lookup(&fps)).await {
+            Ok(Ok(hits)) => {
+                (0..fingerprints.len()).filter(|&i| !hits.contains_key(&fingerprints[i])).collect()
+            }
+            _ => (0..fingerprints.len()).collect(),
         }
     }
 

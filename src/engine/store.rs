@@ -268,6 +268,35 @@ impl Store {
         }
     }
 
+    /// Copies another store's answers into this one (a shard's, when shards are merged):
+    /// what this store lacks, or holds only as an error, is taken; answers it has stay. Gives
+    /// how many answers were copied. The other file is checked as [`Store::open`] checks and
+    /// is only read.
+    pub fn import(&self, other: &Path) -> Result<u64, StoreError> {
+        self.flush()?;
+        let theirs = Connection::open_with_flags(other, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| damaged(other, e))?;
+        check(&theirs, other)?;
+        drop(theirs);
+        let conn = connect(&self.path)?;
+        conn.execute("ATTACH DATABASE ?1 AS other", [other.display().to_string()])
+            .map_err(|e| error(other, e))?;
+        let copied = conn
+            .execute(
+                "INSERT INTO calls (fingerprint, service, request, reply, error, attempts, latency_ms, created_at)
+                 SELECT fingerprint, service, request, reply, error, attempts, latency_ms, created_at
+                 FROM other.calls WHERE reply IS NOT NULL ORDER BY id
+                 ON CONFLICT(fingerprint) DO UPDATE SET
+                     reply = excluded.reply, error = NULL, attempts = excluded.attempts,
+                     latency_ms = excluded.latency_ms, created_at = excluded.created_at
+                 WHERE calls.reply IS NULL",
+                [],
+            )
+            .map_err(|e| error(other, e))?;
+        conn.execute("DETACH DATABASE other", []).map_err(|e| error(other, e))?;
+        Ok(copied as u64)
+    }
+
     /// How many answers and errors the store holds.
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         let conn = connect(&self.path)?;

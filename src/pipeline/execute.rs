@@ -113,6 +113,7 @@ pub fn manifest(plan: &Plan, loaded: &Loaded, status: RunStatus) -> Manifest {
         command: plan.command.clone(),
         seed: plan.seed,
         limit: plan.limit,
+        shard: plan.shard,
         max_image_side: plan.max_image_side,
         bootstrap_replicates: plan.replicates,
         judge_policy: plan.judge_policy,
@@ -218,7 +219,7 @@ pub fn answer_of(response: ChatResponse, fingerprint: Option<String>, trace: Opt
 }
 
 /// The request a model is sent for a sample.
-fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &Sample) -> ChatRequest {
+pub(super) fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &Sample) -> ChatRequest {
     ChatRequest {
         messages: sample.messages.clone(),
         max_tokens: task.max_tokens(&sample.split),
@@ -297,7 +298,7 @@ async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<
 }
 
 /// Every sample that loaded and has no answer yet, with its task.
-fn pending<'a>(
+pub(super) fn pending<'a>(
     plan: &'a Plan,
     tasks: &'a [LoadedTask],
 ) -> impl Iterator<Item = (&'a dyn Task, &'a Sample)> + 'a {

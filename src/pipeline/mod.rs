@@ -7,6 +7,7 @@
 //! first), the evaluator chains score every split, and the scores are aggregated into a
 //! [`RunRecord`]. The reports render that record; nothing is read back from disk.
 
+pub mod dryrun;
 pub mod execute;
 pub mod health;
 pub mod load;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::PipelineError;
+use super::load::Shard;
 use super::record::{Manifest, ModelInfo};
 use super::rundir;
 use crate::backends::ChatService;
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// At most this many samples per split.
     pub limit: Option<usize>,
+    /// Evaluate only this part of every split (`--shard K/N`).
+    pub shard: Option<Shard>,
     /// Downscale images whose longer side exceeds this.
     pub max_image_side: Option<u32>,
     /// Requests in flight per model, overriding the profiles.
@@ -220,6 +223,8 @@ pub struct Plan {
     pub seed: u64,
     /// At most this many samples per split.
     pub limit: Option<usize>,
+    /// The part of every split this run evaluates, if it is one shard of several.
+    pub shard: Option<Shard>,
     /// Downscale images whose longer side exceeds this.
     pub max_image_side: Option<u32>,
     /// How large an image may be (the configuration's `[images]`).
@@ -340,6 +345,7 @@ impl Plan {
             online: true,
             seed: o.seed.unwrap_or(config.run.seed),
             limit: o.limit,
+            shard: o.shard,
             max_image_side: o.max_image_side,
             image_limits: config.images.limits(),
             replicates: replicates(o.bootstrap)?,
@@ -405,6 +411,7 @@ impl Plan {
             online,
             seed: manifest.seed,
             limit: manifest.limit,
+            shard: manifest.shard,
             max_image_side: manifest.max_image_side,
             image_limits: config.images.limits(),
             replicates: replicates(o.bootstrap.or(Some(manifest.bootstrap_replicates)))?,
@@ -486,6 +493,7 @@ impl Plan {
             store: o.store.clone(),
             seed: 0,
             limit: None,
+            shard: None,
             max_image_side: None,
             image_limits: config.images.limits(),
             replicates: 0,

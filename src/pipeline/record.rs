@@ -191,6 +191,10 @@ pub struct Manifest {
     pub seed: u64,
     /// At most this many samples per split, if limited.
     pub limit: Option<usize>,
+    /// The part of every split this run evaluated, if it is one shard of several
+    /// (`multitrust merge` combines the shards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::load::Shard>,
     /// The image downscaling limit, if any.
     pub max_image_side: Option<u32>,
     /// Bootstrap replicates.

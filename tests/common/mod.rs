@@ -351,6 +351,7 @@ pub fn plan(task_ids: &str, data: &Path, out: &Path, models: Vec<Profile>) -> Pl
         online: true,
         seed: 0,
         limit: None,
+        shard: None,
         max_image_side: None,
         image_limits: multitrust::core::ImageLimits::default(),
         replicates: 50,
