@@ -204,7 +204,7 @@ fn client(args: &[String]) {
     runtime.block_on(async {
         let mut profile = Profile::shorthand("openai:bench", Some(&format!("http://127.0.0.1:{port}/v1")))
             .expect("profile");
-        profile.concurrency = Some(c);
+        profile.concurrency = Some(multitrust::core::Concurrency::Fixed(c));
         profile.timeout_s = Some(60.0);
         let service = Arc::new(ChatService::from_profile(&profile).expect("service"));
         let store = Arc::new(Store::open(&store_path).expect("store"));

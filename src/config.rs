@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::core::{ImageLimits, InvalidLimit, Limits, ScorerProfile, Secret, sha256_hex};
+use crate::core::{Concurrency, ImageLimits, InvalidLimit, Limits, ScorerProfile, Secret, sha256_hex};
 
 /// A problem with the configuration or a model named on the command line; the message names
 /// the file, the field and what to write instead.
@@ -314,7 +314,10 @@ pub struct Profile {
     pub api_key: Option<String>,
     /// Requests in flight at once (default 16).
     #[serde(default)]
-    pub concurrency: Option<usize>,
+    pub concurrency: Option<Concurrency>,
+    /// With `concurrency = "adaptive"`, the most requests in flight (default 256).
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
     /// Requests per minute (none by default).
     #[serde(default)]
     pub rpm: Option<u32>,
@@ -432,6 +435,7 @@ impl Profile {
             api_key_env: None,
             api_key: None,
             concurrency: None,
+            max_concurrency: None,
             rpm: None,
             tpm: None,
             timeout_s: None,
@@ -529,8 +533,14 @@ impl Profile {
             None => Ok(default),
             Some(v) => Limits::seconds(v).map_err(|error| InvalidField { field: field.to_string(), error }),
         };
+        let (concurrency, adaptive) = match self.concurrency {
+            None => (defaults.concurrency, false),
+            Some(Concurrency::Fixed(n)) => (positive("concurrency", Some(n), defaults.concurrency)?, false),
+            Some(Concurrency::Adaptive) => (positive("max_concurrency", self.max_concurrency, 256)?, true),
+        };
         Ok(Limits {
-            concurrency: positive("concurrency", self.concurrency, defaults.concurrency)?,
+            concurrency,
+            adaptive,
             rpm: self.rpm.map(|r| positive("rpm", Some(r), 1)).transpose()?,
             tpm: self.tpm.map(|t| positive("tpm", Some(t), 1)).transpose()?,
             timeout: seconds("timeout_s", self.timeout_s, defaults.timeout)?,
@@ -793,6 +803,23 @@ mod tests {
         assert_ne!(safe_label("a/b"), safe_label("a:b"));
         assert!(safe_label("a/b").starts_with("a_b-"));
         assert_ne!(safe_label(".."), "..");
+    }
+
+    #[test]
+    fn concurrency_is_a_number_or_adaptive_up_to_a_maximum() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let limits = |extra: &str| {
+            let text = format!("[models.m]\nprovider = \"openai\"\nmodel = \"x\"\n{extra}\n");
+            std::fs::write(tmp.path(), text).unwrap();
+            Config::load(tmp.path()).map(|c| c.models["m"].limits())
+        };
+        let fixed = limits("concurrency = 4").unwrap();
+        assert_eq!((fixed.concurrency, fixed.adaptive), (4, false));
+        let adaptive = limits("concurrency = \"adaptive\"\nmax_concurrency = 50").unwrap();
+        assert_eq!((adaptive.concurrency, adaptive.adaptive), (50, true));
+        assert_eq!(limits("concurrency = \"adaptive\"").unwrap().concurrency, 256);
+        let err = limits("concurrency = \"fast\"").unwrap_err().to_string();
+        assert!(err.contains("`adaptive`"), "{err}");
     }
 
     #[test]

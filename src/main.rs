@@ -231,9 +231,11 @@ struct RunArgs {
     /// models).
     #[arg(long)]
     max_image_side: Option<u32>,
-    /// Requests in flight per model, overriding the profiles.
-    #[arg(long)]
-    concurrency: Option<usize>,
+    /// Requests in flight per model, overriding the profiles: a number, or `adaptive` (found
+    /// from the endpoint's 429s, errors and latency, up to the profile's `max_concurrency`,
+    /// 256 by default).
+    #[arg(long, value_parser = |s: &str| s.parse::<multitrust::core::Concurrency>())]
+    concurrency: Option<multitrust::core::Concurrency>,
     /// Bootstrap replicates for the confidence intervals.
     #[arg(long)]
     bootstrap: Option<usize>,

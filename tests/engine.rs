@@ -182,7 +182,7 @@ async fn concurrency_is_bounded_per_endpoint() {
         .mount(&server)
         .await;
     let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
-    p.concurrency = Some(3);
+    p.concurrency = Some(multitrust::core::Concurrency::Fixed(3));
     let svc = Arc::new(ChatService::from_profile(&p).unwrap());
     let engine = Engine::new(None).quiet();
     let requests: Vec<ChatRequest> = (0..12).map(|i| request(&format!("q{i}"))).collect();
@@ -202,7 +202,7 @@ async fn requests_per_minute_are_limited() {
     let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
     // 600 per minute = one every 100 ms after a burst of 60 (a tenth of the rate).
     p.rpm = Some(600);
-    p.concurrency = Some(100);
+    p.concurrency = Some(multitrust::core::Concurrency::Fixed(100));
     let svc = Arc::new(ChatService::from_profile(&p).unwrap());
     let engine = Engine::new(None).quiet();
     let started = Instant::now();
@@ -231,4 +231,70 @@ async fn the_same_request_is_sent_once_within_and_across_concurrent_batches() {
     let c = engine.run(&svc, batch(), "c").await.unwrap();
     assert!(c.iter().all(|o| o.as_ref().unwrap().cached));
     assert_eq!(fake.answered.load(Ordering::SeqCst), 2);
+}
+
+/// A server that serves at most `capacity` requests at once (each takes `latency`) and answers
+/// 429 to any request beyond that, as a rate-limited provider does; it tells how many it
+/// served and over how long.
+struct Capacity {
+    capacity: usize,
+    latency: Duration,
+    starts: std::sync::Mutex<std::collections::VecDeque<Instant>>,
+    served: Arc<std::sync::Mutex<Vec<Instant>>>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Respond for Capacity {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let now = Instant::now();
+        let mut starts = self.starts.lock().unwrap();
+        while starts.front().is_some_and(|t| *t + self.latency <= now) {
+            starts.pop_front();
+        }
+        if starts.len() >= self.capacity {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return ResponseTemplate::new(429).set_body_json(json!({"error": {"message": "rate limited"}}));
+        }
+        starts.push_back(now);
+        self.served.lock().unwrap().push(now);
+        ResponseTemplate::new(200).set_body_json(ok_body("ok")).set_delay(self.latency)
+    }
+}
+
+#[tokio::test]
+async fn adaptive_concurrency_finds_a_hidden_capacity_and_loses_no_request() {
+    let (capacity, latency) = (16, Duration::from_millis(60));
+    let served = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Capacity {
+            capacity,
+            latency,
+            starts: Default::default(),
+            served: served.clone(),
+            refused: refused.clone(),
+        })
+        .mount(&server)
+        .await;
+    let mut p = Profile::shorthand("openai:m", Some(&server.uri())).unwrap();
+    p.concurrency = Some(multitrust::core::Concurrency::Adaptive);
+    p.max_concurrency = Some(200);
+    let service = Arc::new(ChatService::from_profile(&p).unwrap());
+    let n = 1000;
+    let requests: Vec<ChatRequest> = (0..n).map(|i| request(&format!("question {i}"))).collect();
+    let out = Engine::new(None).quiet().run(&service, requests, "adaptive").await.unwrap();
+    assert!(out.iter().all(|o| o.is_ok()), "no unscorable sample");
+    assert!(refused.load(Ordering::SeqCst) > 0, "the level went past the capacity and was pushed back");
+    // Little's law: the average in flight is the work served over the time it took.
+    let served = served.lock().unwrap();
+    let span = (*served.last().unwrap() + latency).duration_since(served[0]);
+    let average = served.len() as f64 * latency.as_secs_f64() / span.as_secs_f64();
+    assert_eq!(served.len(), n);
+    eprintln!("average in flight {average:.1} of {capacity}, {} refused", refused.load(Ordering::SeqCst));
+    assert!(
+        (average - capacity as f64).abs() <= 0.2 * capacity as f64,
+        "average in flight {average:.1} against a capacity of {capacity} (refused {})",
+        refused.load(Ordering::SeqCst)
+    );
 }

@@ -119,11 +119,46 @@ pub fn retry_after(headers: &HeaderMap, json: &Value) -> Option<Duration> {
             return Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO));
         }
     }
+    // OpenAI's rate-limit headers: a spent limit and when it resets ("1s", "6m0s", "20ms").
+    for kind in ["requests", "tokens"] {
+        if header(&format!("x-ratelimit-remaining-{kind}")) == Some("0")
+            && let Some(wait) = header(&format!("x-ratelimit-reset-{kind}")).and_then(go_duration)
+        {
+            return Some(wait);
+        }
+    }
     let details = json.pointer("/error/details").and_then(Value::as_array)?;
     details.iter().find_map(|d| {
         let delay = d.get("retryDelay")?.as_str()?;
         finite_secs(delay.trim_end_matches('s').parse::<f64>().ok()?)
     })
+}
+
+/// A duration written as Go prints one (`1h2m3.5s`, `6m0s`, `20ms`), as OpenAI's rate-limit
+/// headers do.
+fn go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let scale = match &rest[..unit] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 1e-6,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit..];
+    }
+    finite_secs(total)
 }
 
 fn finite_secs(secs: f64) -> Option<Duration> {
@@ -168,6 +203,16 @@ mod tests {
         date.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&date, &Value::Null), Some(Duration::ZERO));
         assert_eq!(retry_after(&HeaderMap::new(), &Value::Null), None);
+        // A spent OpenAI rate limit, without Retry-After: its reset.
+        let mut spent = HeaderMap::new();
+        spent.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+        spent.insert("x-ratelimit-reset-requests", "1m2.5s".parse().unwrap());
+        assert_eq!(retry_after(&spent, &Value::Null), Some(Duration::from_millis(62_500)));
+        spent.insert("x-ratelimit-remaining-requests", "3".parse().unwrap());
+        assert_eq!(retry_after(&spent, &Value::Null), None, "not spent");
+        assert_eq!(go_duration("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(go_duration("soon"), None);
     }
 
     #[test]

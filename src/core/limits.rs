@@ -2,11 +2,65 @@
 
 use std::time::Duration;
 
+/// How many requests a profile keeps in flight: a fixed number, or `adaptive` (the engine
+/// finds the endpoint's capacity, up to `max_concurrency`). Written as a number or the word
+/// in configuration files and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// This many at once.
+    Fixed(usize),
+    /// Additive increase while the endpoint keeps up, multiplicative decrease on 429s, bursts
+    /// of 5xx and rising latency.
+    Adaptive,
+}
+
+impl std::str::FromStr for Concurrency {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Concurrency, String> {
+        if text.trim().eq_ignore_ascii_case("adaptive") {
+            return Ok(Concurrency::Adaptive);
+        }
+        match text.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Concurrency::Fixed(n)),
+            _ => Err(format!("{text:?}: concurrency is a number of requests (at least 1) or `adaptive`")),
+        }
+    }
+}
+
+impl serde::Serialize for Concurrency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Concurrency::Fixed(n) => s.serialize_u64(*n as u64),
+            Concurrency::Adaptive => s.serialize_str("adaptive"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Concurrency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Concurrency, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            // Checked where the limits are built, which names the field (0 is refused there).
+            Raw::Number(n) => Ok(Concurrency::Fixed(usize::try_from(n).unwrap_or(usize::MAX))),
+            Raw::Word(w) => w.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Concurrency, rate limits, timeouts, retries and the circuit breaker of one endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Requests in flight at once.
+    /// Requests in flight at once (with `adaptive`, at most).
     pub concurrency: usize,
+    /// Whether the engine adapts the requests in flight to what the endpoint takes (between
+    /// one and `concurrency`), rather than keeping `concurrency` in flight.
+    pub adaptive: bool,
     /// Requests per minute.
     pub rpm: Option<u32>,
     /// Estimated tokens per minute.
@@ -32,6 +86,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             concurrency: 16,
+            adaptive: false,
             rpm: None,
             tpm: None,
             timeout: Duration::from_secs(120),

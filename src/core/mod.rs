@@ -18,7 +18,7 @@ mod secret;
 pub use error::{CallError, error_chain};
 pub use hash::{hex, sha256_hex};
 pub use identity::Identity;
-pub use limits::{ImageLimits, InvalidLimit, Limits};
+pub use limits::{Concurrency, ImageLimits, InvalidLimit, Limits};
 pub use need::Need;
 pub use outcome::{Unscorable, UnscorableKind};
 pub use rng::Rng;

@@ -8,6 +8,7 @@
 //! Every request ends with an answer or [`Unscorable`] with a reason; an error text never
 //! reaches an evaluator.
 
+pub mod adaptive;
 pub mod store;
 
 use std::collections::HashMap;
@@ -25,7 +26,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{CallError, Identity, Limits, Rng, Scrubber, Unscorable, UnscorableKind, hex};
@@ -47,6 +47,7 @@ pub trait Service: Send + Sync + 'static {
     }
     /// Drops what need not stay in memory once an answer is stored (the raw provider body, say).
     fn compact(_reply: &mut Self::Reply) {}
+
     /// Sends one request (one attempt).
     fn call(&self, request: &Self::Request) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
 }
@@ -319,6 +320,9 @@ impl Engine {
             };
             outcomes[i] = Some(outcome);
             bar.inc(1);
+            if gate.level.adaptive() {
+                bar.set_message(format!("{} in flight at most (adaptive)", gate.level.current()));
+            }
         }
         bar.finish_and_clear();
         self.progress.remove(&bar);
@@ -383,9 +387,11 @@ impl Engine {
     fn bar(&self, label: &str, total: usize, done: usize) -> ProgressBar {
         let bar = self.progress.add(ProgressBar::new(total as u64));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>24.bold} [{bar:30}] {pos}/{len} {per_sec:>9} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>24.bold} [{bar:30}] {pos}/{len} {per_sec:>9} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.chars().take(24).collect::<String>());
         bar.set_position(done as u64);
@@ -512,16 +518,39 @@ impl<S: Service> Job<S> {
                 } => r,
             };
             self.gate.breaker.record(&result, limits);
+            // What the answer says about the endpoint's load moves an adaptive level; 429s
+            // then do not use up the attempts (the level falls until they stop), up to four
+            // times as many.
+            let mut budget = limits.max_attempts;
+            if self.gate.level.adaptive() {
+                match &result {
+                    Ok(_) => self.gate.level.answered(latency),
+                    Err(CallError::Status { status: 429, retry_after, .. }) => {
+                        self.gate.level.overloaded(*retry_after);
+                        budget = limits.max_attempts.saturating_mul(4);
+                    }
+                    Err(CallError::Status { status, .. }) if *status >= 500 => self.gate.level.failed(),
+                    Err(_) => {}
+                }
+            }
             let error = match result {
                 Ok(reply) => return (Ok(reply), attempt, latency),
                 Err(CallError::EndpointDown(cause)) => {
                     return (Err(CallError::EndpointDown(cause)), attempt, latency);
                 }
-                Err(e) if e.retryable() && attempt < limits.max_attempts => e,
+                Err(e) if e.retryable() && attempt < budget => e,
                 Err(e) => return (Err(with_attempts(e, attempt)), attempt, latency),
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let delay = backoff(&error, attempt, limits, &mut rng);
+            let mut delay = backoff(&error, attempt, limits, &mut rng);
+            // Under an adaptive level a 429 without a wait has already lowered the level: the
+            // request comes back after about one latency (when a slot at the endpoint frees),
+            // instead of sitting out a backoff that leaves the endpoint idle at the end of a run.
+            if self.gate.level.adaptive()
+                && matches!(error, CallError::Status { status: 429, retry_after: None, .. })
+            {
+                delay = delay.min(self.gate.level.pace().mul_f64(0.5 + 0.5 * rng.unit()) * attempt);
+            }
             tracing::debug!(
                 "{}: {}; retrying in {delay:?}",
                 self.service.identity().label(),
@@ -566,7 +595,7 @@ pub fn backoff(error: &CallError, attempt: u32, limits: &Limits, rng: &mut Rng) 
 /// sent to it.
 #[derive(Debug)]
 struct Gate {
-    semaphore: Semaphore,
+    level: adaptive::Level,
     rpm: Option<DefaultDirectRateLimiter>,
     tpm: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
     breaker: Breaker,
@@ -628,15 +657,15 @@ impl Gate {
             (RateLimiter::direct(Quota::per_minute(rate).allow_burst(burst)), burst)
         };
         Gate {
-            semaphore: Semaphore::new(limits.concurrency.max(1)),
+            level: adaptive::Level::new(limits.concurrency, limits.adaptive),
             rpm: limits.rpm.map(|r| limiter(r).0),
             tpm: limits.tpm.map(limiter),
             breaker: Breaker::default(),
         }
     }
 
-    async fn admit(&self, tokens: u32) -> Option<SemaphorePermit<'_>> {
-        let permit = self.semaphore.acquire().await.ok();
+    async fn admit(&self, tokens: u32) -> Option<adaptive::Slot<'_>> {
+        let permit = self.level.acquire().await;
         if let Some(rpm) = &self.rpm {
             rpm.until_ready().await;
         }

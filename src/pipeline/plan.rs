@@ -15,6 +15,7 @@ use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;
 use crate::config::{Config, Profile, Provider, key_values, safe_label};
+use crate::core::Concurrency;
 use crate::core::{Identity, ImageLimits, ScorerProfile};
 use crate::data::DataDir;
 use crate::mitigations::{self, Guard, Mitigation};
@@ -54,8 +55,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Downscale images whose longer side exceeds this.
     pub max_image_side: Option<u32>,
-    /// Requests in flight per model, overriding the profiles.
-    pub concurrency: Option<usize>,
+    /// Requests in flight per model (a number or adaptive), overriding the profiles.
+    pub concurrency: Option<Concurrency>,
     /// Bootstrap replicates.
     pub bootstrap: Option<usize>,
     /// The largest unscorable share accepted per model (0–1).
@@ -272,7 +273,7 @@ impl Plan {
         for spec in &specs {
             let mut p = config.resolve_model(spec, o.base_url.as_deref())?;
             if let Some(c) = o.concurrency {
-                if c == 0 {
+                if c == Concurrency::Fixed(0) {
                     return Err(PipelineError::Usage("--concurrency must be at least 1".into()));
                 }
                 p.concurrency = Some(c);
