@@ -306,6 +306,11 @@ pub struct Profile {
     /// The API's base URL (for OpenAI-compatible servers, the URL ending in `/v1`).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Several base URLs of one model served on several machines (replicas, or their
+    /// routers): each request goes to the least loaded healthy one (see
+    /// `backends::replicas`). The fingerprint uses `base_url`, or the first of these.
+    #[serde(default)]
+    pub base_urls: Vec<String>,
     /// The environment variable holding the key.
     #[serde(default)]
     pub api_key_env: Option<String>,
@@ -432,6 +437,7 @@ impl Profile {
             provider,
             model: model.to_string(),
             base_url: base_url.or(local_url).map(str::to_string),
+            base_urls: Vec::new(),
             api_key_env: None,
             api_key: None,
             concurrency: None,
@@ -454,7 +460,10 @@ impl Profile {
 
     /// The base URL, or the provider's.
     pub fn base_url(&self) -> String {
-        self.base_url.clone().unwrap_or_else(|| self.provider.default_base_url().to_string())
+        self.base_url
+            .clone()
+            .or_else(|| self.base_urls.first().cloned())
+            .unwrap_or_else(|| self.provider.default_base_url().to_string())
     }
 
     /// The key: from the file, the named variable, or the provider's usual variable.

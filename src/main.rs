@@ -194,8 +194,10 @@ struct RunArgs {
     #[arg(long = "model", short = 'm')]
     models: Vec<String>,
     /// Base URL for PROVIDER:MODEL models (an OpenAI-compatible server's URL ends in /v1).
-    #[arg(long)]
-    base_url: Option<String>,
+    /// Give it more than once for replicas of one model on several machines: each request
+    /// goes to the least loaded healthy one; the first names the model in the store.
+    #[arg(long = "base-url")]
+    base_url: Vec<String>,
     /// The judge: a profile name or PROVIDER:MODEL.
     #[arg(long)]
     judge: Option<String>,
@@ -610,7 +612,8 @@ async fn dry_run_command(plan: Plan, format: Format) -> Result<i32> {
 fn run_options(args: RunArgs) -> RunOptions {
     RunOptions {
         models: args.models,
-        base_url: args.base_url,
+        base_url: args.base_url.first().cloned(),
+        base_urls: if args.base_url.len() > 1 { args.base_url } else { Vec::new() },
         judge: args.judge,
         judge_base_url: args.judge_base_url,
         tasks: args.tasks,

@@ -298,3 +298,63 @@ async fn adaptive_concurrency_finds_a_hidden_capacity_and_loses_no_request() {
         refused.load(Ordering::SeqCst)
     );
 }
+
+/// Counts what it answers, after `delay`.
+struct Counting {
+    answered: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl Respond for Counting {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        ResponseTemplate::new(200).set_body_json(ok_body("ok")).set_delay(self.delay)
+    }
+}
+
+#[tokio::test]
+async fn replicas_share_the_load_and_the_run_finishes_on_one_when_the_other_stops() {
+    let delay = Duration::from_millis(15);
+    let (a_count, b_count) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Not from wiremock's pool: dropping it closes its port, as a stopped server does.
+    let a = MockServer::builder().start().await;
+    Mock::given(method("POST")).respond_with(Counting { answered: a_count.clone(), delay }).mount(&a).await;
+    let b = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(Counting { answered: b_count.clone(), delay }).mount(&b).await;
+    let (url_a, url_b) = (a.uri(), b.uri());
+    let mut p = Profile::shorthand("openai:m", Some(&url_a)).unwrap();
+    p.base_urls = vec![url_a.clone(), url_b.clone()];
+    p.concurrency = Some(multitrust::core::Concurrency::Fixed(8));
+    p.max_retry_delay_s = Some(0.2);
+    let service = Arc::new(ChatService::from_profile(&p).unwrap());
+    // The replicas answer as the first one: the same fingerprints as a single-URL profile.
+    let single = ChatService::from_profile(&Profile::shorthand("openai:m", Some(&url_a)).unwrap()).unwrap();
+    use multitrust::engine::Service;
+    assert_eq!(service.identity(), single.identity());
+    // Replica A stops after its 60th answer.
+    let stopper = {
+        let (a_count, b_count) = (a_count.clone(), b_count.clone());
+        tokio::spawn(async move {
+            while a_count.load(Ordering::SeqCst) < 60 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            drop(a);
+            b_count.load(Ordering::SeqCst)
+        })
+    };
+    let n = 600;
+    let requests: Vec<ChatRequest> = (0..n).map(|i| request(&format!("question {i}"))).collect();
+    let out = Engine::new(None).quiet().run(&service, requests, "replicas").await.unwrap();
+    let b_while_both = stopper.await.unwrap();
+    assert!(
+        (40..=80).contains(&b_while_both),
+        "least loaded first: B answered {b_while_both} while A answered 60"
+    );
+    let failed: Vec<_> = out.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    let (from_a, from_b) = (a_count.load(Ordering::SeqCst), b_count.load(Ordering::SeqCst));
+    // Both took part while both were up (least loaded first: about half each), and B
+    // answered everything after A stopped.
+    assert!((60..=70).contains(&from_a), "A answered {from_a}");
+    assert!(from_b >= n - from_a, "B answered {from_b} of {n}");
+}

@@ -13,6 +13,7 @@ pub mod images;
 pub mod local;
 pub mod openai;
 pub mod reference;
+pub mod replicas;
 pub mod scorers;
 
 use std::collections::BTreeMap;
@@ -228,11 +229,32 @@ impl ChatService {
 
     /// Builds the backend a profile describes.
     pub fn from_profile(profile: &Profile) -> Result<ChatService, BackendError> {
-        let model: Arc<dyn ChatModel> = match profile.provider {
-            Provider::Openai => Arc::new(openai::OpenAi::new(profile)?),
-            Provider::Anthropic => Arc::new(anthropic::Anthropic::new(profile)?),
-            Provider::Gemini => Arc::new(gemini::Gemini::new(profile)?),
-            Provider::Baseline => return Err(BackendError::Baseline(profile.model.clone())),
+        let one = |p: &Profile| -> Result<Box<dyn ChatModel>, BackendError> {
+            Ok(match p.provider {
+                Provider::Openai => Box::new(openai::OpenAi::new(p)?),
+                Provider::Anthropic => Box::new(anthropic::Anthropic::new(p)?),
+                Provider::Gemini => Box::new(gemini::Gemini::new(p)?),
+                Provider::Baseline => return Err(BackendError::Baseline(p.model.clone())),
+            })
+        };
+        let model: Arc<dyn ChatModel> = match profile.base_urls.as_slice() {
+            [] => Arc::from(one(profile)?),
+            urls => {
+                let members = urls
+                    .iter()
+                    .map(|url| {
+                        one(&Profile {
+                            base_url: Some(url.clone()),
+                            base_urls: Vec::new(),
+                            ..profile.clone()
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // One identity for all: the profile's base_url, or the first replica's.
+                let first = members[0].identity().clone();
+                let identity = Identity::new(&first.provider, &first.model, &profile.base_url());
+                Arc::new(replicas::Replicas::new(identity, members))
+            }
         };
         Ok(ChatService::new(model, profile.limits()))
     }

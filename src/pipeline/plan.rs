@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub models: Vec<String>,
     /// Base URL for `PROVIDER:MODEL` models.
     pub base_url: Option<String>,
+    /// Replicas of PROVIDER:MODEL models (`--base-url` given more than once), the first
+    /// being `base_url`.
+    pub base_urls: Vec<String>,
     /// The judge: a profile name or `PROVIDER:MODEL`.
     pub judge: Option<String>,
     /// Base URL of a `PROVIDER:MODEL` judge.
@@ -272,6 +275,9 @@ impl Plan {
         let mut profiles = Vec::new();
         for spec in &specs {
             let mut p = config.resolve_model(spec, o.base_url.as_deref())?;
+            if !o.base_urls.is_empty() && p.base_url == o.base_url {
+                p.base_urls = o.base_urls.clone();
+            }
             if let Some(c) = o.concurrency {
                 if c == Concurrency::Fixed(0) {
                     return Err(PipelineError::Usage("--concurrency must be at least 1".into()));
