@@ -185,6 +185,12 @@ fn the_terminal_summary_is_one_matrix_and_json_prints_summary_json_alone() {
         cross.contains("<th>task (number)</th>") && cross.contains("<th>unrelated-image-color</th>"),
         "{cross}"
     );
+    // The first screen: the aspects, and where each model sits among the published models.
+    let overview = &html[html.find("id=\"overview\"").unwrap()..html.find("id=\"scoreboard\"").unwrap()];
+    assert!(
+        overview.contains("<th>Privacy</th>") && overview.contains("Compared with the 43 published models")
+    );
+    assert!(overview.contains("not placed: scores on the synthetic suite"), "{overview}");
     for id in ["overview", "heatmap", "tasks", "cross-modal", "leaderboard", "samples"] {
         assert!(html.contains(&format!("id=\"{id}\"")), "#{id}");
     }
