@@ -20,9 +20,9 @@ use multitrust::config::Config;
 use multitrust::core::ScorerProfile;
 use multitrust::data::DataDir;
 use multitrust::engine::{Engine, Stop, Store};
-use multitrust::pipeline::load::Shard;
 use multitrust::pipeline::plan::{check_share, timestamp, unix_now};
 use multitrust::pipeline::preflight;
+use multitrust::pipeline::record::Shard;
 use multitrust::pipeline::{
     self, LogOptions, PipelineError, Plan, Request, RunOptions, RunRecord, RunStatus, ScoreOptions,
 };

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::PipelineError;
-use super::load::Shard;
-use super::record::{Manifest, ModelInfo};
+use super::record::{Manifest, ModelInfo, Shard};
 use super::rundir;
 use crate::backends::ChatService;
 use crate::backends::scorers::ClassifierSet;

@@ -194,7 +194,7 @@ pub struct Manifest {
     /// The part of every split this run evaluated, if it is one shard of several
     /// (`multitrust merge` combines the shards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<super::load::Shard>,
+    pub shard: Option<Shard>,
     /// The image downscaling limit, if any.
     pub max_image_side: Option<u32>,
     /// Bootstrap replicates.
@@ -331,4 +331,60 @@ pub struct RunRecord {
     pub tasks: Vec<Box<dyn Task>>,
     /// Every model, in the run's order.
     pub models: Vec<ModelRecord>,
+}
+
+/// One of `count` parts of a run (`--shard K/N`): in every split, the samples are ordered by
+/// the hash of their id and dealt to the parts in turn, starting at a part fixed by the split's
+/// name. Each part is thus a deterministic 1/N of every split (sizes within one of each other,
+/// the larger parts differing between splits), whatever order the data files list the records
+/// in, and the parts together are the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// Which part, from 1.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Reads `K/N` (1 ≤ K ≤ N).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) =
+            text.split_once('/').ok_or_else(|| format!("{text:?}: write the shard as K/N, e.g. 2/8"))?;
+        let (index, count): (usize, usize) = match (k.trim().parse(), n.trim().parse()) {
+            (Ok(k), Ok(n)) => (k, n),
+            _ => return Err(format!("{text:?}: K and N of K/N are whole numbers")),
+        };
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("{text:?}: the shard K/N needs 1 ≤ K ≤ N"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This part's samples of a split, in their order.
+    pub fn select(&self, task: &str, split: &str, samples: Vec<Sample>) -> Vec<Sample> {
+        let mut ranked: Vec<(String, usize)> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (crate::core::sha256_hex(format!("{task}\n{split}\n{}", s.id).as_bytes()), i))
+            .collect();
+        ranked.sort();
+        // Each split starts the round at its own part, so the parts that get one sample more
+        // differ from split to split.
+        let start = crate::core::sha256_hex(format!("{task}\n{split}").as_bytes())
+            .bytes()
+            .take(8)
+            .fold(0usize, |n, b| n.wrapping_mul(31).wrapping_add(b as usize));
+        let mut keep = vec![false; samples.len()];
+        for (position, (_, i)) in ranked.iter().enumerate() {
+            keep[*i] = (position + start) % self.count == self.index - 1;
+        }
+        samples.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s).collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
