@@ -172,22 +172,23 @@ pub fn render(page: &Page) -> String {
     if !page.cross_modal.is_empty() {
         let _ = writeln!(
             md,
-            "\n## Cross-modal deltas\n\nEach image variant of a split against its text-only version (variant − text).\n"
+            "\n## Cross-modal deltas\n\nEach image variant of a split against its text-only version (variant − text), with its paired 95% interval; **bold**: the interval excludes zero.\n"
         );
         let _ = writeln!(
             md,
-            "| model | task | number | text-only | variant | difference |\n|---|---|---|---:|---|---:|"
+            "| model | task | number | text-only | variant | difference | 95% interval |\n|---|---|---|---:|---|---:|---:|"
         );
         for c in &page.cross_modal {
+            let delta = if c.changed { format!("**{:+.3}**", c.delta) } else { format!("{:+.3}", c.delta) };
+            let ci = c.ci.map(|[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]")).unwrap_or_default();
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.3} | {} | {:+.3} |",
+                "| {} | {} | {} | {:.3} | {} | {delta} | {ci} |",
                 cell(&c.model),
                 c.task,
                 cell(&c.metric),
                 c.text_value,
                 cell(&c.split),
-                c.delta
             );
         }
     }
