@@ -75,10 +75,6 @@ pub struct TaskSummary {
     /// The bootstrap replicate values (not written out).
     #[serde(skip)]
     pub replicates: Vec<Option<f64>>,
-    /// The score script's numbers on each bootstrap replicate, in the same draws as
-    /// `replicates` (not written out; the cross-modal intervals difference them).
-    #[serde(skip)]
-    pub part_replicates: Vec<BTreeMap<String, BTreeMap<String, Option<f64>>>>,
 }
 
 /// A sub-aspect or overall score.
@@ -179,10 +175,8 @@ pub fn task_summary(
         Some(Err(m)) => (None, Some(m.0)),
         None => (None, Some("no score".into())),
     };
-    let resampled =
-        if score.is_some() { bootstrap_scores(task, splits, seed, replicates) } else { Vec::new() };
-    let replicate_values: Vec<Option<f64>> =
-        resampled.iter().map(|s| s.value.clone().and_then(Result::ok)).collect();
+    let replicate_values =
+        if score.is_some() { bootstrap(task, splits, seed, replicates) } else { Vec::new() };
     let samples: usize = splits.iter().map(|s| s.samples.len()).sum();
     let unscorable: usize =
         splits.iter().map(|s| s.samples.iter().filter(|x| x.failure().is_some()).count()).sum();
@@ -203,7 +197,6 @@ pub fn task_summary(
         scored_by: BTreeMap::new(),
         splits: scored.parts,
         replicates: replicate_values,
-        part_replicates: resampled.into_iter().map(|s| s.parts).collect(),
     }
 }
 
@@ -557,7 +550,6 @@ mod tests {
             scored_by: BTreeMap::new(),
             splits: BTreeMap::new(),
             replicates: vec![],
-            part_replicates: vec![],
         }
     }
 

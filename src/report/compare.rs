@@ -281,22 +281,18 @@ pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
             if texts.is_empty() {
                 continue;
             }
-            // The score-script numbers of each bootstrap replicate: kept from scoring, or drawn
-            // again (the same draws under the run's seed) for a summary read from a run's files.
-            let drawn;
-            let replicates = if summary.part_replicates.is_empty() && summary.score.is_some() {
-                drawn = aggregate::bootstrap_scores(
-                    task.as_ref(),
-                    &m.splits(&summary.id),
-                    runs.seed,
-                    runs.replicates,
-                )
-                .into_iter()
-                .map(|s| s.parts)
-                .collect::<Vec<_>>();
-                &drawn
+            // The score-script numbers of each bootstrap replicate, in the same draws as the
+            // task's interval (the run's seed); only the task's text-only and variant numbers
+            // are kept, one task at a time.
+            // (A task without a score has no interval; its numbers are still compared.)
+            let replicates: Vec<BTreeMap<String, BTreeMap<String, Option<f64>>>> = if summary.score.is_some()
+            {
+                aggregate::bootstrap_scores(task.as_ref(), &m.splits(&summary.id), runs.seed, runs.replicates)
+                    .into_iter()
+                    .map(|s| s.parts)
+                    .collect()
             } else {
-                &summary.part_replicates
+                Vec::new()
             };
             for text in &texts {
                 let Some(text_parts) = summary.splits.get(*text) else { continue };

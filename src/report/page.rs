@@ -182,7 +182,6 @@ fn not_run(task: &dyn crate::protocol::tasks::Task) -> TaskSummary {
         scored_by: BTreeMap::new(),
         splits: BTreeMap::new(),
         replicates: Vec::new(),
-        part_replicates: Vec::new(),
     }
 }
 
