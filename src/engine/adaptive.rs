@@ -26,6 +26,8 @@ const DECREASE: f64 = 0.9;
 #[derive(Debug)]
 pub struct Level {
     semaphore: Semaphore,
+    /// The fixed level, or the adaptive level's maximum.
+    max: usize,
     adaptive: Option<Mutex<State>>,
 }
 
@@ -70,11 +72,12 @@ impl Level {
     pub fn new(concurrency: usize, adaptive: bool) -> Level {
         let max = concurrency.max(1);
         if !adaptive {
-            return Level { semaphore: Semaphore::new(max), adaptive: None };
+            return Level { semaphore: Semaphore::new(max), max, adaptive: None };
         }
         let start = START.min(max);
         Level {
             semaphore: Semaphore::new(start),
+            max,
             adaptive: Some(Mutex::new(State {
                 limit: start as f64,
                 granted: start,
@@ -93,7 +96,7 @@ impl Level {
     /// The requests allowed in flight now.
     pub fn current(&self) -> usize {
         match &self.adaptive {
-            None => self.semaphore.available_permits(),
+            None => self.max,
             Some(state) => state.lock().unwrap_or_else(|e| e.into_inner()).granted,
         }
     }

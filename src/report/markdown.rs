@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::compare::Delta;
 use super::page::Page;
-use crate::protocol::aggregate::{Combined, TaskSummary};
+use crate::protocol::aggregate::{Combined, ModelSummary, TaskSummary};
 
 /// Renders the Markdown report.
 pub fn render(page: &Page) -> String {
@@ -35,27 +35,19 @@ pub fn render(page: &Page) -> String {
         h
     };
 
-    let _ = writeln!(md, "## How trustworthy\n\n{}", header(""));
-    let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
-    let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
-    for (i, aspect) in
-        page.models.first().map(|m| m.aspects.as_slice()).unwrap_or_default().iter().enumerate()
-    {
-        let cells: Vec<String> =
-            page.models.iter().map(|m| m.aspects.get(i).map(combined).unwrap_or_default()).collect();
-        let _ = writeln!(md, "| {} | {} |", cell(&aspect.name), cells.join(" | "));
-    }
-
-    let _ = writeln!(md, "\n## Scoreboard\n\n{}", header(""));
-    let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
-    let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
-    for (i, sub) in
-        page.models.first().map(|m| m.sub_aspects.as_slice()).unwrap_or_default().iter().enumerate()
-    {
-        let cells: Vec<String> =
-            page.models.iter().map(|m| m.sub_aspects.get(i).map(combined).unwrap_or_default()).collect();
-        let _ = writeln!(md, "| {} | {} |", cell(&sub.name), cells.join(" | "));
-    }
+    // The overall score, then one row per part (aspects, or sub-aspects), a column per model.
+    let table = |md: &mut String, title: &str, parts: fn(&ModelSummary) -> &[Combined]| {
+        let _ = writeln!(md, "{title}{}", header(""));
+        let overall: Vec<String> = page.models.iter().map(|m| combined(&m.overall)).collect();
+        let _ = writeln!(md, "| **Overall** | {} |", overall.join(" | "));
+        for (i, part) in page.models.first().map(|m| parts(m)).unwrap_or_default().iter().enumerate() {
+            let cells: Vec<String> =
+                page.models.iter().map(|m| parts(m).get(i).map(combined).unwrap_or_default()).collect();
+            let _ = writeln!(md, "| {} | {} |", cell(&part.name), cells.join(" | "));
+        }
+    };
+    table(&mut md, "## How trustworthy\n\n", |m| &m.aspects);
+    table(&mut md, "\n## Scoreboard\n\n", |m| &m.sub_aspects);
     if page.models.iter().any(|m| m.overall.partial) {
         let _ = writeln!(
             md,
