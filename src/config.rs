@@ -364,6 +364,19 @@ pub struct Profile {
     /// The price of a million output tokens, for `run --dry-run`'s cost.
     #[serde(default)]
     pub output_price: Option<f64>,
+    /// Send what the store lacks through the provider's batch API (OpenAI Batch, or what
+    /// vLLM's batch runner reads; Anthropic Message Batches) instead of one request at a time:
+    /// cheaper on hosted APIs, answered within their 24-hour window. See `engine::batch`.
+    #[serde(default)]
+    pub batch: bool,
+    /// Seconds between two looks at a running batch (default 30).
+    #[serde(default)]
+    pub batch_poll_s: Option<f64>,
+    /// With `batch = true` on an OpenAI-compatible profile: instead of uploading, write each
+    /// batch's input to `DIR/ID.jsonl` and wait for its results in `DIR/ID.results.jsonl`, as
+    /// vLLM's batch runner (`python -m vllm.entrypoints.openai.run_batch`) reads and writes them.
+    #[serde(default)]
+    pub batch_dir: Option<std::path::PathBuf>,
 }
 
 /// How a reasoning model is asked to think, from the profile's `[models.NAME.reasoning]`.
@@ -455,6 +468,9 @@ impl Profile {
             think_tags: None,
             input_price: None,
             output_price: None,
+            batch: false,
+            batch_poll_s: None,
+            batch_dir: None,
         })
     }
 
@@ -527,7 +543,15 @@ impl Profile {
 
     /// Checks the numbers and durations; the error names the field.
     pub fn validate(&self) -> Result<(), InvalidField> {
+        if let Some(v) = self.batch_poll_s {
+            Limits::seconds(v).map_err(|error| InvalidField { field: "batch_poll_s".into(), error })?;
+        }
         self.try_limits().map(|_| ())
+    }
+
+    /// The pause between two looks at a running batch (`batch_poll_s`, default 30 s).
+    pub fn batch_poll(&self) -> Duration {
+        self.batch_poll_s.and_then(|v| Limits::seconds(v).ok()).unwrap_or(Duration::from_secs(30))
     }
 
     /// The engine limits of this profile (the defaults where a value is invalid; the

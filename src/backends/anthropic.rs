@@ -3,6 +3,8 @@
 //! Images go as base64 sources placed before the text of their message, as the original's Claude
 //! wrapper does. `stop_reason: refusal` comes back as a response with [`Finish::Refusal`].
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
@@ -11,6 +13,7 @@ use super::openai::short;
 use super::{BackendError, ChatModel, ChatRequest, ChatResponse, Finish, Payload, Usage};
 use crate::config::Profile;
 use crate::core::{CallError, Identity, Secret};
+use crate::engine::batch::{BatchApi, Progress, Results};
 use crate::sample::{Content, Role};
 
 /// A client for one Anthropic model.
@@ -88,6 +91,15 @@ impl Anthropic {
         }
         payload.render(&Value::Object(body))
     }
+
+    /// A request to a URL of this API, with the version and the key.
+    fn authed(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, url).header("anthropic-version", &self.version);
+        match self.key.expose() {
+            Some(key) => builder.header("x-api-key", key),
+            None => builder,
+        }
+    }
 }
 
 impl ChatModel for Anthropic {
@@ -98,11 +110,130 @@ impl ChatModel for Anthropic {
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>> {
         Box::pin(async move {
             let body = self.body(request).await?;
-            let mut builder = self.client.post(self.url.clone()).header("anthropic-version", &self.version);
-            if let Some(key) = self.key.expose() {
-                builder = builder.header("x-api-key", key);
-            }
+            let builder = self.authed(reqwest::Method::POST, self.url.clone());
             parse(http::post_bytes(builder, body).await?)
+        })
+    }
+}
+
+/// Anthropic Message Batches: `POST {base}/v1/messages/batches` with every request as
+/// `{"custom_id", "params"}`, its state at `GET .../batches/ID`, and once it has ended its
+/// results at `GET .../batches/ID/results` (JSONL: `succeeded` with the message, or `errored`,
+/// `canceled`, `expired`). The results are read from the API's own host, never from a URL the
+/// answer names, so the key goes nowhere else.
+#[derive(Debug)]
+pub struct AnthropicBatch {
+    chat: Anthropic,
+    /// `{base}/v1/messages/batches`, where batches are created.
+    create: reqwest::Url,
+    /// The same with a slash, which a batch's id joins onto.
+    each: reqwest::Url,
+    poll: Duration,
+}
+
+impl AnthropicBatch {
+    /// The batch client of a profile (`batch = true`).
+    pub fn new(profile: &Profile) -> Result<AnthropicBatch, BackendError> {
+        let chat = Anthropic::new(profile)?;
+        let create = http::url(&profile.base_url(), "v1/messages/batches")?;
+        let each = http::url(&profile.base_url(), "v1/messages/batches/")?;
+        Ok(AnthropicBatch { chat, create, each, poll: profile.batch_poll() })
+    }
+
+    /// `GET` a batch's state or results.
+    async fn get(&self, path: &str) -> Result<reqwest::Response, CallError> {
+        let url = self.each.join(path).map_err(|e| CallError::Request(format!("`{path}`: {e}")))?;
+        http::send(self.chat.authed(reqwest::Method::GET, url)).await
+    }
+}
+
+/// One line of a batch's results: its id and answer, or why it has none.
+fn result_line(line: &Value) -> Option<(String, Result<ChatResponse, String>)> {
+    let id = line.get("custom_id")?.as_str()?.to_string();
+    let result = line.get("result").unwrap_or(&Value::Null);
+    let outcome = match result.get("type").and_then(Value::as_str) {
+        Some("succeeded") => {
+            parse(result.get("message").cloned().unwrap_or(Value::Null)).map_err(|e| e.to_string())
+        }
+        Some("errored") => Err(result
+            .pointer("/error/error/message")
+            .or_else(|| result.pointer("/error/message"))
+            .and_then(Value::as_str)
+            .map(|m| format!("errored: {m}"))
+            .unwrap_or_else(|| format!("errored: {}", short(result)))),
+        Some(other) => Err(format!("{other} before it was answered")),
+        None => Err(format!("a result without a type: {}", short(result))),
+    };
+    Some((id, outcome))
+}
+
+impl BatchApi<ChatRequest, ChatResponse> for AnthropicBatch {
+    fn name(&self) -> &'static str {
+        "Anthropic Message Batches"
+    }
+
+    /// Anthropic's published limits: 100,000 requests and 256 MB a batch.
+    fn capacity(&self) -> (usize, usize) {
+        (100_000, 256_000_000)
+    }
+
+    fn poll_every(&self) -> Duration {
+        self.poll
+    }
+
+    fn entry<'a>(
+        &'a self,
+        id: &'a str,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            let body = self.chat.body(request).await?;
+            let head = json!({"custom_id": id}).to_string();
+            let mut entry = Vec::with_capacity(head.len() + body.len() + 12);
+            entry.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+            entry.extend_from_slice(b",\"params\":");
+            entry.extend_from_slice(&body);
+            entry.push(b'}');
+            Ok(entry)
+        })
+    }
+
+    fn submit(&self, entries: Vec<Vec<u8>>) -> BoxFuture<'_, Result<String, CallError>> {
+        Box::pin(async move {
+            let mut body = b"{\"requests\":[".to_vec();
+            body.extend_from_slice(&entries.join(&b','));
+            body.extend_from_slice(b"]}");
+            let created =
+                http::post_bytes(self.chat.authed(reqwest::Method::POST, self.create.clone()), body).await?;
+            created
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| CallError::Decode(format!("the new batch has no id: {}", short(&created))))
+        })
+    }
+
+    fn progress<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Progress, CallError>> {
+        Box::pin(async move {
+            let batch = http::read_json(self.get(id).await?).await?;
+            let state =
+                batch.get("processing_status").and_then(Value::as_str).unwrap_or("unknown").to_string();
+            if state == "ended" {
+                return Ok(Progress::Ended { state, failure: None });
+            }
+            let counts = batch.get("request_counts").and_then(Value::as_object);
+            let count = |k: &str| counts.and_then(|c| c.get(k)).and_then(Value::as_u64).unwrap_or(0);
+            let total: u64 = counts.map(|c| c.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
+            Ok(Progress::Running { done: total - count("processing").min(total), total, state })
+        })
+    }
+
+    fn results<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Results<ChatResponse>, CallError>> {
+        Box::pin(async move {
+            let response = self.get(&format!("{id}/results")).await?;
+            let lines = http::jsonl(response, &format!("results of batch {id}")).await?;
+            let out = lines.iter().filter_map(result_line).collect();
+            Ok(out)
         })
     }
 }
@@ -154,5 +285,18 @@ mod tests {
         let r = parse(json!({"content": [], "stop_reason": "refusal"})).unwrap();
         assert_eq!((r.text.as_str(), r.finish), ("", Finish::Refusal));
         assert!(parse(json!({"type": "error"})).is_err());
+    }
+
+    #[test]
+    fn batch_results_are_answers_or_say_why_not() {
+        let ok = json!({"custom_id": "a", "result": {"type": "succeeded", "message":
+            {"content": [{"type": "text", "text": "Hi"}], "stop_reason": "refusal"}}});
+        let answer = result_line(&ok).unwrap().1.unwrap();
+        assert_eq!((answer.text.as_str(), answer.finish), ("Hi", Finish::Refusal));
+        let errored = json!({"custom_id": "b", "result": {"type": "errored", "error":
+            {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: too large"}}}});
+        assert_eq!(result_line(&errored).unwrap().1.unwrap_err(), "errored: max_tokens: too large");
+        let expired = json!({"custom_id": "c", "result": {"type": "expired"}});
+        assert_eq!(result_line(&expired).unwrap().1.unwrap_err(), "expired before it was answered");
     }
 }

@@ -75,6 +75,43 @@ pub async fn read_json(response: reqwest::Response) -> Result<Value, CallError> 
     Err(status_error(status.as_u16(), &headers, &json, &body))
 }
 
+/// Sends a request without a body of ours (a GET, a multipart form); gives the response of a
+/// 2xx, or the classified error.
+pub async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, CallError> {
+    let response = request.send().await.map_err(transport_error)?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport_error)?;
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Err(status_error(status, &headers, &json, &body))
+}
+
+/// The JSON lines of a response body (a batch's results): see [`json_lines`].
+pub async fn jsonl(response: reqwest::Response, what: &str) -> Result<Vec<Value>, CallError> {
+    let body = response.bytes().await.map_err(transport_error)?;
+    Ok(json_lines(&body, what))
+}
+
+/// The JSON values of a JSONL text, blank lines skipped. A line that is not JSON is skipped
+/// with a warning naming `what` (the file or URL) and the line's number: its request then has
+/// no result, and is asked again by the next run.
+pub fn json_lines(bytes: &[u8], what: &str) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(value) => lines.push(value),
+            Err(e) => tracing::warn!("{what}, line {}: not JSON ({e}); skipped", n + 1),
+        }
+    }
+    lines
+}
+
 /// How long a connection may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 

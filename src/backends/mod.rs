@@ -28,6 +28,7 @@ pub use crate::config::Reasoning;
 use crate::config::{Profile, Provider};
 use crate::core::{CallError, Identity, ImageLimits, Limits};
 use crate::engine::Service;
+use crate::engine::batch::BatchApi;
 use crate::sample::{ImageRef, Message};
 
 /// One request to a chat model: the conversation and the generation parameters.
@@ -192,6 +193,9 @@ pub enum BackendError {
     /// A required setting is missing; the message says which and what to set.
     #[error("{0}")]
     Missing(String),
+    /// The profile asks for something this provider does not offer.
+    #[error("{0}")]
+    Unsupported(String),
     /// A hosted service has no key.
     #[error("{0}")]
     NoKey(String),
@@ -208,11 +212,15 @@ pub trait ChatModel: Send + Sync {
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, CallError>>;
 }
 
-/// A chat model with its limits, ready for the engine.
+/// The batch API of a chat model.
+type ChatBatches = Arc<dyn BatchApi<ChatRequest, ChatResponse>>;
+
+/// A chat model with its limits (and its batch API, with `batch = true`), ready for the engine.
 #[derive(Clone)]
 pub struct ChatService {
     model: Arc<dyn ChatModel>,
     limits: Limits,
+    batch: Option<ChatBatches>,
 }
 
 impl fmt::Debug for ChatService {
@@ -224,7 +232,7 @@ impl fmt::Debug for ChatService {
 impl ChatService {
     /// Wraps a model.
     pub fn new(model: Arc<dyn ChatModel>, limits: Limits) -> ChatService {
-        ChatService { model, limits }
+        ChatService { model, limits, batch: None }
     }
 
     /// Builds the backend a profile describes.
@@ -256,7 +264,29 @@ impl ChatService {
                 Arc::new(replicas::Replicas::new(identity, members))
             }
         };
-        Ok(ChatService::new(model, profile.limits()))
+        let batch: Option<ChatBatches> = match profile.provider {
+            _ if !profile.batch => None,
+            _ if !profile.base_urls.is_empty() => {
+                return Err(BackendError::Unsupported(format!(
+                    "{}: `batch = true` takes one `base_url`, not `base_urls`: a batch lives on \
+                     the server it was submitted to",
+                    profile.name
+                )));
+            }
+            Provider::Openai => match &profile.batch_dir {
+                Some(dir) => Some(Arc::new(openai::BatchFiles::new(profile, dir)?)),
+                None => Some(Arc::new(openai::OpenAiBatch::new(profile)?)),
+            },
+            Provider::Anthropic => Some(Arc::new(anthropic::AnthropicBatch::new(profile)?)),
+            Provider::Gemini | Provider::Baseline => {
+                return Err(BackendError::Unsupported(format!(
+                    "{}: `batch = true` is for OpenAI-compatible and Anthropic profiles; remove it \
+                     to send requests one by one",
+                    profile.name
+                )));
+            }
+        };
+        Ok(ChatService { batch, ..ChatService::new(model, profile.limits()) })
     }
 }
 
@@ -278,6 +308,10 @@ impl Service for ChatService {
 
     fn compact(reply: &mut ChatResponse) {
         reply.raw = Value::Null;
+    }
+
+    fn batch(&self) -> Option<&dyn BatchApi<ChatRequest, ChatResponse>> {
+        self.batch.as_deref()
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, CallError> {

@@ -9,6 +9,7 @@
 //! reaches an evaluator.
 
 pub mod adaptive;
+pub mod batch;
 pub mod store;
 
 use std::collections::HashMap;
@@ -47,6 +48,12 @@ pub trait Service: Send + Sync + 'static {
     }
     /// Drops what need not stay in memory once an answer is stored (the raw provider body, say).
     fn compact(_reply: &mut Self::Reply) {}
+
+    /// The provider's batch API, when the profile asks for one (`batch = true`): what the
+    /// store lacks is then submitted as batches (see [`batch`]) instead of sent one by one.
+    fn batch(&self) -> Option<&dyn batch::BatchApi<Self::Request, Self::Reply>> {
+        None
+    }
 
     /// Sends one request (one attempt).
     fn call(&self, request: &Self::Request) -> impl Future<Output = Result<Self::Reply, CallError>> + Send;
@@ -254,6 +261,12 @@ impl Engine {
         }
 
         tracing::debug!("{label}: {total} fingerprints and store lookup in {:?}", t0.elapsed());
+        if let Some(api) = service.batch()
+            && !misses.is_empty()
+        {
+            self.run_batched(service, api, requests, &fingerprints, misses, &mut outcomes, label).await?;
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
         let bar = self.bar(label, total, cached);
         let limits = service.limits().clone();
         let gate = self.gate(&identity, &limits);

@@ -124,6 +124,19 @@ CREATE TABLE IF NOT EXISTS claims (
     fingerprint TEXT PRIMARY KEY,
     holder      TEXT NOT NULL,
     expires_at  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id           TEXT PRIMARY KEY,
+    service      TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    ended_at     INTEGER,
+    state        TEXT
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch       TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request     TEXT NOT NULL,
+    PRIMARY KEY (batch, fingerprint)
 );";
 
 /// The columns of `calls`, to tell a store from another program's table of that name.
@@ -295,6 +308,76 @@ impl Store {
             .map_err(|e| error(other, e))?;
         conn.execute("DETACH DATABASE other", []).map_err(|e| error(other, e))?;
         Ok(copied as u64)
+    }
+
+    /// Records a batch the provider accepted: its id, the service (`label@endpoint`) and each
+    /// request's fingerprint with its canonical JSON. Committed before this returns, so a run
+    /// stopped from now on resumes the batch instead of submitting it again.
+    pub fn add_batch(&self, id: &str, service: &str, items: &[(String, String)]) -> Result<(), StoreError> {
+        let mut conn = connect(&self.path)?;
+        let tx = conn.transaction().map_err(|e| error(&self.path, e))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO batches (id, service, submitted_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![id, service, unix_secs()],
+        )
+        .map_err(|e| error(&self.path, e))?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO batch_items (batch, fingerprint, request) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(|e| error(&self.path, e))?;
+            for (fp, request) in items {
+                insert.execute(rusqlite::params![id, fp, request]).map_err(|e| error(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| error(&self.path, e))
+    }
+
+    /// The batches of a service that have not ended, oldest first, each with its fingerprints.
+    pub fn open_batches(&self, service: &str) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let conn = connect(&self.path)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT b.id, i.fingerprint FROM batches b JOIN batch_items i ON i.batch = b.id
+                 WHERE b.service = ?1 AND b.ended_at IS NULL ORDER BY b.submitted_at, b.id",
+            )
+            .map_err(|e| error(&self.path, e))?;
+        let rows = stmt
+            .query_map([service], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| error(&self.path, e))?;
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            let (id, fp) = row.map_err(|e| error(&self.path, e))?;
+            match out.last_mut() {
+                Some((last, fps)) if *last == id => fps.push(fp),
+                _ => out.push((id, vec![fp])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The requests of a recorded batch, by fingerprint (their canonical JSON).
+    pub fn batch_requests(&self, id: &str) -> Result<HashMap<String, String>, StoreError> {
+        let conn = connect(&self.path)?;
+        let mut stmt = conn
+            .prepare("SELECT fingerprint, request FROM batch_items WHERE batch = ?1")
+            .map_err(|e| error(&self.path, e))?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| error(&self.path, e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| error(&self.path, e))
+    }
+
+    /// Marks a batch ended (its answers are stored): later runs no longer poll it.
+    pub fn close_batch(&self, id: &str, state: &str) -> Result<(), StoreError> {
+        let conn = connect(&self.path)?;
+        conn.execute(
+            "UPDATE batches SET ended_at = ?2, state = ?3 WHERE id = ?1",
+            rusqlite::params![id, unix_secs(), state],
+        )
+        .map_err(|e| error(&self.path, e))?;
+        Ok(())
     }
 
     /// How many answers and errors the store holds.

@@ -241,6 +241,10 @@ async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<
             out.push(Sight::Unknown("nothing is sent".into()));
             continue;
         };
+        if profile.batch && profile.batch_dir.is_some() {
+            out.push(Sight::Unknown("answered through batch files: no server to probe".into()));
+            continue;
+        }
         let service = ChatService::from_profile(profile)?;
         let requests: Vec<ChatRequest> = pending(plan, loaded.for_model(&m.info.name))
             .map(|(task, sample)| request(plan, profile, task, sample))
@@ -252,6 +256,7 @@ async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<
         let images = requests.iter().any(|r| r.messages.iter().any(|m| m.images().next().is_some()));
         let mut probing = profile.clone();
         probing.max_attempts = Some(2);
+        probing.batch = false;
         let probe = Arc::new(ChatService::from_profile(&probing)?);
         let image = if images { Some(preflight::probe_image(&loaded.generated)?) } else { None };
         let sight = preflight::check(
@@ -279,10 +284,12 @@ async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<
     }
     if let Some((profile, _)) = &plan.judge
         && asks
+        && !(profile.batch && profile.batch_dir.is_some())
         && plan.tasks.iter().any(|t| t.needs().contains(&Need::Judge))
     {
         let mut probing = profile.clone();
         probing.max_attempts = Some(2);
+        probing.batch = false;
         let probe = Arc::new(ChatService::from_profile(&probing)?);
         preflight::check(
             engine,

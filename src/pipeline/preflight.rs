@@ -209,8 +209,14 @@ pub async fn check_endpoints(
             out.push(EndpointCheck { name, result: Ok("reference baseline, answered locally".into()) });
             continue;
         }
+        if let Some(dir) = profile.batch_dir.as_ref().filter(|_| profile.batch) {
+            let result = Ok(format!("batch files in {} (nothing online to check)", dir.display()));
+            out.push(EndpointCheck { name, result });
+            continue;
+        }
         let mut probing = profile.clone();
         probing.max_attempts = Some(1);
+        probing.batch = false;
         let service = match profile
             .check_key()
             .map_err(PipelineError::from)
