@@ -662,20 +662,8 @@ async fn score_command(args: ScoreArgs, quiet: bool) -> Result<i32> {
         }
         let store = plan.store.as_ref().map(|p| Store::open(p)).transpose()?.map(Arc::new);
         let engine = engine(store, true, quiet, &plan.secrets);
-        let loaded = pipeline::load(&plan)?;
-        let record = pipeline::execute(&plan, &loaded, &engine).await?;
+        pipeline::log::rescore(&plan, &engine).await?;
         engine.flush()?;
-        let split = record
-            .models
-            .first()
-            .and_then(|m| m.tasks.first())
-            .and_then(|t| t.splits.first())
-            .ok_or_else(|| anyhow!("the log holds no sample"))?;
-        let json = split.scores.result_json();
-        match &plan.out {
-            Some(path) => report::write_json(path, &json)?,
-            None => writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&json)?)?,
-        }
         return Ok(code::OK);
     }
     let run_dir = args.run_dir.clone().ok_or_else(|| anyhow!("give a run directory or --mmtrusteval-log"))?;

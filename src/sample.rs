@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::core::{Unscorable, UnscorableKind, hex};
+use crate::core::{Sha256Writer, Unscorable, UnscorableKind};
 
 /// Who speaks a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +134,7 @@ impl Message {
 ///
 /// The original stores ints (0/1), strings, floats, lists of accepted strings or nothing; the
 /// evaluators depend on which, so the shape is kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(untagged)]
 pub enum Target {
     /// No target (open-ended and refusal tasks).
@@ -151,6 +150,69 @@ pub enum Target {
     Text(String),
     /// A list of accepted strings.
     List(Vec<String>),
+}
+
+/// A target is read by the JSON type it has (as an untagged enum would, without trying each
+/// shape in turn): `null`, a boolean, an integer (one beyond `i64` becomes a float), a float,
+/// a string, or a list of strings.
+impl<'de> serde::Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Target, D::Error> {
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}
+
+struct TargetVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TargetVisitor {
+    type Value = Target;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("null, a boolean, a number, a string or a list of strings")
+    }
+
+    fn visit_unit<E>(self) -> Result<Target, E> {
+        Ok(Target::None)
+    }
+
+    fn visit_none<E>(self) -> Result<Target, E> {
+        Ok(Target::None)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Target, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Target, E> {
+        Ok(Target::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Target, E> {
+        Ok(Target::Int(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Target, E> {
+        Ok(i64::try_from(v).map(Target::Int).unwrap_or(Target::Float(v as f64)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Target, E> {
+        Ok(Target::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Target, E> {
+        Ok(Target::Text(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Target, E> {
+        Ok(Target::Text(v))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Target, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            items.push(item);
+        }
+        Ok(Target::List(items))
+    }
 }
 
 impl Target {
@@ -264,12 +326,14 @@ pub struct SplitBuilder {
     task: String,
     split: String,
     samples: Vec<Sample>,
+    /// Samples handed out by [`SplitBuilder::take`].
+    taken: usize,
 }
 
 impl SplitBuilder {
     /// A builder for one split of one task.
     pub fn new(task: &str, split: &str) -> SplitBuilder {
-        SplitBuilder { task: task.to_string(), split: split.to_string(), samples: Vec::new() }
+        SplitBuilder { task: task.to_string(), split: split.to_string(), samples: Vec::new(), taken: 0 }
     }
 
     /// Adds a sample with one user message.
@@ -282,7 +346,7 @@ impl SplitBuilder {
         group: impl Into<String>,
     ) -> &mut Sample {
         let message = Message::user(text, image);
-        let ordinal = self.samples.len();
+        let ordinal = self.taken + self.samples.len();
         let hash = content_hash(&message, &target);
         self.samples.push(Sample {
             id: format!("{}/{}/{:05}-{}", self.task, self.split, ordinal, &hash[..8]),
@@ -336,13 +400,20 @@ impl SplitBuilder {
     pub fn finish(self) -> Vec<Sample> {
         self.samples
     }
+
+    /// The samples pushed since the last take, leaving the builder to go on numbering after
+    /// them (a split built and scored part by part).
+    pub fn take(&mut self) -> Vec<Sample> {
+        self.taken += self.samples.len();
+        std::mem::take(&mut self.samples)
+    }
 }
 
 fn content_hash(message: &Message, target: &Target) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(message).unwrap_or_default());
-    hasher.update(serde_json::to_vec(target).unwrap_or_default());
-    hex(&hasher.finalize())
+    let mut hasher = Sha256Writer::default();
+    let _ = serde_json::to_writer(&mut hasher, message);
+    let _ = serde_json::to_writer(&mut hasher, target);
+    hasher.hex()
 }
 
 /// Builds an `extra` map from key/value pairs.

@@ -599,3 +599,84 @@ fn original_logs_are_scored_afresh_with_nan_accepted() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("has no split `nope`"));
 }
+
+/// A log long enough to cross the reader's 4 MiB blocks and the scorer's parts, with what real
+/// logs hold: escapes and brackets inside strings, Python's NaN, preds that are lists, numbers,
+/// null or absent, extra fields with subsets. Rescoring it as a stream (the command) writes the
+/// same bytes as scoring the whole split at once (the library's pipeline).
+#[tokio::test]
+async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
+    use multitrust::config::Config;
+    use multitrust::pipeline::{LogOptions, Request};
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("advanced-spatial.json");
+    let mut rows = Vec::new();
+    for i in 0..16_000 {
+        let text = format!(
+            "\n Is thing {i} \"left\" of {{the}} [cube] \\ or ü? It stands beside the tall red building with the green door\n Please answer with [Yes] or [No] according to the picture, and give a short explanation about your answer."
+        );
+        let content = if i % 3 == 0 {
+            json!(text)
+        } else {
+            json!({"image_path": format!("./img/{i}.png"), "text": text})
+        };
+        let pred = match i % 7 {
+            0 => json!(["Yes"]),
+            1 => Value::Null,
+            2 => json!(12),
+            _ => json!(format!(
+                "{} the thing {i} is {{on}} the \"left\" ]",
+                if i % 2 == 0 { "[Yes]" } else { "No," }
+            )),
+        };
+        let mut row = json!({"content": content, "pred": pred, "label": i % 2, "extra": null});
+        if i % 11 == 0 {
+            row.as_object_mut().unwrap().remove("pred");
+        }
+        if i % 5 == 0 {
+            row["extra"] = json!({"subset": if i % 10 == 0 { "near" } else { "far" }, "n": i});
+        }
+        rows.push(serde_json::to_string_pretty(&row).unwrap());
+    }
+    // Python writes NaN bare; one row's extra and the totals hold one.
+    let body = rows.join(",\n").replacen("\"n\": 35", "\"n\": NaN", 1);
+    std::fs::write(&log, format!("{{\"total_results\": {{\"x\": NaN}}, \"per_sample_results\": [\n{body}\n], \"after\": [1, {{\"a\": \"]\"}}]}}"))
+        .unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() > 4 << 20, "the log crosses the reader's blocks");
+
+    let streamed = tmp.path().join("streamed.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["--quiet", "score", "--task", "T2", "--mmtrusteval-log"])
+        .arg(&log)
+        .arg("--out")
+        .arg(&streamed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let options = LogOptions {
+        path: log.clone(),
+        task: "T2".into(),
+        split: None,
+        out: None,
+        judge: None,
+        judge_base_url: None,
+        store: None,
+        judge_policy: JudgePolicy::default(),
+        scorers: None,
+    };
+    let plan = Plan::new(Request::Log(options), &Config::default()).unwrap();
+    let engine = Engine::new(None).quiet();
+    let loaded = multitrust::pipeline::load(&plan).unwrap();
+    let record = multitrust::pipeline::execute(&plan, &loaded, &engine).await.unwrap();
+    let whole = tmp.path().join("whole.json");
+    multitrust::report::write_json(&whole, &record.models[0].tasks[0].splits[0].scores.result_json())
+        .unwrap();
+    let (a, b) = (std::fs::read(&streamed).unwrap(), std::fs::read(&whole).unwrap());
+    assert!(a == b, "the streamed result differs from the whole split's");
+    let result: Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(result["per_sample_results"].as_array().unwrap().len(), 16_000);
+    assert!(result["total_results"]["rule_yes_or_no_eval:accuracy_score_near"].is_number(), "subsets scored");
+    assert!(result["per_sample_results"][1]["unscorable"].as_str().unwrap().contains("has no pred"));
+    assert_eq!(result["per_sample_results"][35]["extra"]["n"], Value::Null, "NaN read as null");
+}

@@ -14,7 +14,6 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,10 +25,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{CallError, Identity, Limits, Rng, Scrubber, Unscorable, UnscorableKind, hex};
+use crate::core::{CallError, Identity, Limits, Rng, Scrubber, Sha256Writer, Unscorable, UnscorableKind};
 pub use store::{Claim, Record, Store, StoreError};
 
 /// Something the engine can call: a chat model, a judge, a classifier.
@@ -693,20 +691,10 @@ impl Gate {
 /// The fingerprint of a request to a service: SHA-256 of a version tag, the identity and the
 /// canonical request JSON.
 pub fn fingerprint<R: Serialize>(identity: &Identity, request: &R) -> String {
-    struct HashWriter<'a>(&'a mut Sha256);
-    impl Write for HashWriter<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256Writer::default();
     hasher.update(b"multitrust-request-v1\n");
-    let _ = serde_json::to_writer(HashWriter(&mut hasher), &(identity, request));
-    hex(&hasher.finalize())
+    let _ = serde_json::to_writer(&mut hasher, &(identity, request));
+    hasher.hex()
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use super::record::{
 use super::score::{Scorer, score_split};
 use super::templates;
 use crate::backends::baseline::Baseline;
-use crate::backends::reference::ReferenceScorers;
 use crate::backends::{ChatRequest, ChatResponse, ChatService, THINK_TAGS};
 use crate::config::Profile;
 use crate::core::{Need, ScorerProfile, Unscorable, UnscorableKind};
@@ -36,15 +35,7 @@ use crate::sample::Sample;
 /// does not hold, scores every split and aggregates. Stops with [`PipelineError::Stopped`] on
 /// Ctrl-C or when an endpoint's circuit breaker opens (everything answered is stored).
 pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<RunRecord, PipelineError> {
-    let scorer = Scorer {
-        engine,
-        judge: plan.judge.as_ref().map(|(_, s)| s.clone()),
-        classifiers: plan.classifiers.clone(),
-        templates: plan.templates.clone(),
-        policy: plan.judge_policy,
-        profile: plan.scorers,
-        reference: Arc::new(ReferenceScorers::default()),
-    };
+    let scorer = Scorer::of_plan(plan, engine);
     let sights = preflight_all(plan, loaded, engine).await?;
     let mut models = Vec::new();
     let mut asking = BTreeMap::new();

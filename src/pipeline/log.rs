@@ -1,119 +1,697 @@
 //! Logs written by the original MMTrustEval toolbox (`logs/<aspect>/<task>/<model>/<split>.json`):
 //! their `per_sample_results` (`content`, `pred`, `label`, `extra`) read back as samples and
 //! answers, so that the same evaluators score them again.
+//!
+//! A log is read as a stream: the file in blocks, each row found by a byte scanner and parsed
+//! into a typed [`Row`] that borrows from the block, so memory holds one block and one part of
+//! rows whatever the log's length. [`rescore`] scores the rows part by part and writes the
+//! result file as it goes; [`read`] collects them for a caller that wants them all.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::PipelineError;
+use super::plan::{Plan, Source};
 use super::record::{Answer, Answered};
+use super::score::{Scorer, score_split};
 use crate::backends::{ChatResponse, Finish};
 use crate::core::{Unscorable, UnscorableKind};
+use crate::engine::Engine;
+use crate::protocol::scoring::SplitScores;
+use crate::protocol::scoring::chain::Pred;
+use crate::protocol::scoring::chain::{Columns, ResultRow, Tally};
+use crate::protocol::scoring::metrics::json_number;
 use crate::sample::{ImageFile, ImageRef, Sample, SplitBuilder, Target};
 
-/// Parses JSON as Python's `json.dump` writes it: bare `NaN`, `Infinity` and `-Infinity`
-/// (outside strings) are read as `null`.
-pub fn parse_lenient_json(text: &str) -> Result<Value, serde_json::Error> {
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            rest = &rest[c.len_utf8()..];
+/// The bytes with Python's bare `NaN`, `Infinity` and `-Infinity` outside strings written
+/// `null`.
+fn lenient(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    let mut at = 0;
+    while at < bytes.len() {
+        let b = bytes[at];
+        if b == b'"' {
+            let end = string_end(bytes, at).unwrap_or(bytes.len());
+            out.extend_from_slice(&bytes[at..end]);
+            at = end;
             continue;
         }
-        if c == '"' {
-            in_string = true;
-        } else if let Some(token) = ["-Infinity", "Infinity", "NaN"].iter().find(|t| rest.starts_with(**t)) {
-            out.push_str("null");
-            rest = &rest[token.len()..];
+        if let Some(token) =
+            [&b"-Infinity"[..], b"Infinity", b"NaN"].iter().find(|t| bytes[at..].starts_with(t))
+        {
+            out.extend_from_slice(b"null");
+            at += token.len();
             continue;
         }
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+        out.push(b);
+        at += 1;
     }
-    serde_json::from_str(&out)
+    out
 }
 
-/// Reads a per-split log of the original toolbox (`per_sample_results` with `content`, `pred`,
-/// `label`, `extra`) into samples and answers for a task's split.
-pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<Answer>), PipelineError> {
-    let input = |m: String| PipelineError::Input(m);
-    let text =
-        std::fs::read_to_string(path).map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
-    let log = parse_lenient_json(&text).map_err(|e| input(format!("{}: not JSON: {e}", path.display())))?;
-    let rows = log["per_sample_results"].as_array().ok_or_else(|| {
-        input(format!(
-            "{}: no `per_sample_results` list; is this a log written by MMTrustEval's run_task.py?",
-            path.display()
-        ))
-    })?;
-    let mut builder = SplitBuilder::new(task, split);
-    let mut answers = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let (text, image) = match &row["content"] {
-            Value::String(s) => (s.clone(), None),
-            Value::Object(c) => {
-                let path_shown = c.get("image_path").and_then(Value::as_str).unwrap_or_default();
-                let mime = match Path::new(path_shown)
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase)
-                {
-                    Some(e) if e == "png" => "image/png",
-                    Some(e) if e == "jpg" || e == "jpeg" => "image/jpeg",
-                    _ => "application/octet-stream",
+/// The position just after the string that opens at `start` (a `"`), or `None` if the bytes
+/// end first.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        at += memchr::memchr2(b'"', b'\\', &bytes[at..])?;
+        if bytes[at] == b'\\' {
+            at += 2;
+            if at > bytes.len() {
+                return None;
+            }
+        } else {
+            return Some(at + 1);
+        }
+    }
+}
+
+/// The position just after the JSON value that starts at `start`, or `None` if the bytes end
+/// first. Only the structure is followed (strings, and the value's own kind of bracket, which
+/// balance whatever else nests inside); the value is checked when it is parsed.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let (open, close) = match bytes.get(start)? {
+        b'"' => return string_end(bytes, start),
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
+        _ => {
+            let len = bytes[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace());
+            return len.map(|n| start + n);
+        }
+    };
+    let mut depth = 0usize;
+    let mut at = start;
+    loop {
+        at += memchr::memchr3(b'"', open, close, &bytes[at..])?;
+        match bytes[at] {
+            b'"' => at = string_end(bytes, at)?,
+            b if b == open => {
+                depth += 1;
+                at += 1;
+            }
+            _ => {
+                depth -= 1;
+                at += 1;
+                if depth == 0 {
+                    return Some(at);
+                }
+            }
+        }
+    }
+}
+
+/// Where the reader is in the log's top-level object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Place {
+    /// Before the opening brace.
+    Start,
+    /// Between top-level entries.
+    Entries,
+    /// Inside `per_sample_results`.
+    Rows,
+    /// After the closing brace.
+    End,
+}
+
+/// The rows of a log's `per_sample_results`, read from the file in blocks.
+pub struct LogRows {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// Consumed up to here.
+    at: usize,
+    eof: bool,
+    place: Place,
+    found: bool,
+    /// Rows given so far.
+    pub count: usize,
+}
+
+/// How much of the file is read at once.
+const BLOCK: usize = 4 << 20;
+
+impl LogRows {
+    /// Opens a log.
+    pub fn open(path: &Path) -> Result<LogRows, PipelineError> {
+        let file = File::open(path)
+            .map_err(|e| PipelineError::Input(format!("{}: cannot read: {e}", path.display())))?;
+        Ok(LogRows {
+            file,
+            path: path.to_path_buf(),
+            buf: Vec::new(),
+            at: 0,
+            eof: false,
+            place: Place::Start,
+            found: false,
+            count: 0,
+        })
+    }
+
+    fn error(&self, what: impl std::fmt::Display) -> PipelineError {
+        PipelineError::Input(format!("{}: {what}", self.path.display()))
+    }
+
+    /// Reads another block; false at the end of the file.
+    fn fill(&mut self) -> Result<bool, PipelineError> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let old = self.buf.len();
+        self.buf.resize(old + BLOCK, 0);
+        let mut got = 0;
+        while got < BLOCK {
+            match self.file.read(&mut self.buf[old + got..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.error(format!("cannot read: {e}"))),
+            }
+        }
+        self.buf.truncate(old + got);
+        Ok(got > 0)
+    }
+
+    /// The next byte that is not white space (reading more as needed), not consumed.
+    fn peek(&mut self) -> Result<Option<u8>, PipelineError> {
+        loop {
+            if let Some(n) = self.buf[self.at..].iter().position(|b| !b.is_ascii_whitespace()) {
+                self.at += n;
+                return Ok(Some(self.buf[self.at]));
+            }
+            self.at = self.buf.len();
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The extent of the value at the current position (reading more until it is whole).
+    fn value(&mut self) -> Result<(usize, usize), PipelineError> {
+        loop {
+            if let Some(end) = value_end(&self.buf, self.at)
+                && (end < self.buf.len() || self.eof)
+            {
+                let start = self.at;
+                self.at = end;
+                return Ok((start, end));
+            }
+            if !self.fill()? {
+                return Err(self.error("the file ends inside a value (is it cut short?)"));
+            }
+        }
+    }
+
+    /// Parses the row at the current position, reading more until it is whole. A row with
+    /// Python's bare `NaN` or `Infinity` is read with them as `null`.
+    fn row<T: DeserializeOwned>(&mut self) -> Result<T, PipelineError> {
+        loop {
+            let mut stream = serde_json::Deserializer::from_slice(&self.buf[self.at..]).into_iter::<T>();
+            match stream.next() {
+                Some(Ok(row)) => {
+                    self.at += stream.byte_offset();
+                    return Ok(row);
+                }
+                Some(Err(e)) if e.is_eof() => {
+                    if !self.fill()? {
+                        return Err(self.error("the file ends inside a row (is it cut short?)"));
+                    }
+                }
+                Some(Err(e)) => {
+                    let (start, end) = self.value()?;
+                    let strict = lenient(&self.buf[start..end]);
+                    return serde_json::from_slice(&strict)
+                        .map_err(|_| self.error(format!("per_sample_results[{}]: {e}", self.count)));
+                }
+                None => return Err(self.error("the file ends inside a row (is it cut short?)")),
+            }
+        }
+    }
+
+    /// The next row, read as `T`, or `None` after the last.
+    pub fn next_row<T: DeserializeOwned>(&mut self) -> Result<Option<T>, PipelineError> {
+        loop {
+            let Some(b) = self.peek()? else {
+                return match self.place {
+                    Place::End => Ok(None),
+                    _ => Err(self.error("the file ends before the log does (is it cut short?)")),
                 };
+            };
+            match (self.place, b) {
+                (Place::Start, b'{') => {
+                    self.at += 1;
+                    self.place = Place::Entries;
+                }
+                (Place::Start, _) => {
+                    return Err(
+                        self.error("not a JSON object; is this a log written by MMTrustEval's run_task.py?")
+                    );
+                }
+                (Place::Entries, b',') => self.at += 1,
+                (Place::Entries, b'}') => {
+                    self.at += 1;
+                    self.place = Place::End;
+                    if !self.found {
+                        return Err(self.error(
+                            "no `per_sample_results` list; is this a log written by MMTrustEval's run_task.py?",
+                        ));
+                    }
+                }
+                (Place::Entries, b'"') => {
+                    let (start, end) = self.value()?;
+                    let key: String = serde_json::from_slice(&self.buf[start..end])
+                        .map_err(|e| self.error(format!("a key that is not a string: {e}")))?;
+                    if self.peek()? != Some(b':') {
+                        return Err(self.error(format!("no `:` after the key `{key}`")));
+                    }
+                    self.at += 1;
+                    let opens = self.peek()?;
+                    if key == "per_sample_results" && opens == Some(b'[') {
+                        self.at += 1;
+                        self.place = Place::Rows;
+                        self.found = true;
+                    } else if key == "per_sample_results" {
+                        return Err(self.error("`per_sample_results` is not a list"));
+                    } else {
+                        self.value()?;
+                    }
+                }
+                (Place::Rows, b',') => self.at += 1,
+                (Place::Rows, b']') => {
+                    self.at += 1;
+                    self.place = Place::Entries;
+                }
+                (Place::Rows, b'{') => {
+                    let row = self.row()?;
+                    self.count += 1;
+                    return Ok(Some(row));
+                }
+                (Place::Rows, _) => {
+                    return Err(self.error(format!("per_sample_results[{}] is not an object", self.count)));
+                }
+                (Place::End, _) => return Err(self.error("text after the log's closing brace")),
+                (Place::Entries, other) => {
+                    return Err(
+                        self.error(format!("unexpected `{}` between the log's entries", other as char))
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One entry of `per_sample_results`, read in one pass into what a sample needs. A field of
+/// an unexpected type is read as the original's loader would take it (see each field).
+#[derive(Debug, Deserialize)]
+pub struct Row {
+    /// The text, or `{image_path, text}`.
+    #[serde(default)]
+    content: Content,
+    /// The model's answer.
+    #[serde(default)]
+    pred: PredField,
+    /// The target.
+    #[serde(default)]
+    label: Target,
+    /// Extra fields.
+    #[serde(default)]
+    extra: Extra,
+}
+
+/// What [`rescore`]'s first pass reads of a row: what decides the result's columns.
+#[derive(Debug, Deserialize)]
+struct RowColumns {
+    #[serde(default)]
+    label: Target,
+    #[serde(default)]
+    extra: Extra,
+}
+
+/// A row's `content`: a text, or an image path with its text (either absent or not a string
+/// reads as empty); anything else reads as an empty text.
+#[derive(Debug, Default)]
+enum Content {
+    #[default]
+    Empty,
+    Text(String),
+    Image {
+        path: String,
+        text: String,
+    },
+}
+
+/// A row's `pred`: a string; `null` or absent (no answer); anything else, written as compact
+/// JSON.
+#[derive(Debug, Default)]
+enum PredField {
+    #[default]
+    Missing,
+    Text(String),
+}
+
+/// A row's `extra`: its fields when it is an object, none otherwise.
+#[derive(Debug, Default)]
+struct Extra(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Content, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text or {image_path, text}")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Content, E> {
+                Ok(Content::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Content, E> {
+                Ok(Content::Text(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Content, A::Error> {
+                let (mut path, mut text) = (String::new(), String::new());
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "image_path" => path = map.next_value::<AnyStr>()?.0,
+                        "text" => text = map.next_value::<AnyStr>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Content::Image { path, text })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Content::Empty)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Content, E> {
+                Ok(Content::Empty)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Content, E> {
+                Ok(Content::Empty)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Content, E> {
+                Ok(Content::Empty)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Content, E> {
+                Ok(Content::Empty)
+            }
+            fn visit_unit<E>(self) -> Result<Content, E> {
+                Ok(Content::Empty)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// A string, or empty for a value of another type.
+struct AnyStr(String);
+
+impl<'de> Deserialize<'de> for AnyStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AnyStr, D::Error> {
+        let value = Value::deserialize(d)?;
+        Ok(AnyStr(match value {
+            Value::String(s) => s,
+            _ => String::new(),
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for PredField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PredField, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => PredField::Missing,
+            Value::String(s) => PredField::Text(s),
+            other => PredField::Text(other.to_string()),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Extra {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Extra, D::Error> {
+        Ok(Extra(match Value::deserialize(d)? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }))
+    }
+}
+
+impl Row {
+    /// The row as a sample of the split being built, with its answer.
+    fn into_sample(self, i: usize, builder: &mut SplitBuilder, path: &Path) -> Answer {
+        let (text, image) = match self.content {
+            Content::Empty => (String::new(), None),
+            Content::Text(text) => (text, None),
+            Content::Image { path: shown, text } => {
+                let mime =
+                    match Path::new(&shown).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
+                    {
+                        Some(e) if e == "png" => "image/png",
+                        Some(e) if e == "jpg" || e == "jpeg" => "image/jpeg",
+                        _ => "application/octet-stream",
+                    };
                 let image = ImageRef::new(ImageFile {
-                    path: path_shown.into(),
-                    display: path_shown.to_string(),
+                    path: shown.clone().into(),
+                    display: shown,
                     sha256: String::new(),
                     mime,
                 });
-                (c.get("text").and_then(Value::as_str).unwrap_or_default().to_string(), Some(image))
+                (text, Some(image))
             }
-            _ => (String::new(), None),
         };
-        let target: Target = match row.get("label") {
-            None | Some(Value::Null) => Target::None,
-            Some(label) => serde_json::from_value(label.clone())
-                .map_err(|e| input(format!("{}: per_sample_results[{i}].label: {e}", path.display())))?,
-        };
-        let extra: Map<String, Value> =
-            row.get("extra").and_then(Value::as_object).cloned().unwrap_or_default();
-        let group = format!("{i}");
-        builder.push(text, image, target, extra, group);
-        let answer = |text: String| {
-            let response = ChatResponse {
-                text,
-                reasoning: None,
-                finish: Finish::Stop,
-                finish_raw: None,
-                usage: None,
-                raw: Value::Null,
-            };
-            Ok(Answered { response, fingerprint: None, trace: None })
-        };
-        answers.push(match row.get("pred") {
-            Some(Value::String(p)) => answer(p.clone()),
-            Some(Value::Null) | None => Err(Unscorable::new(
+        builder.push(text, image, self.label, self.extra.0, format!("{i}"));
+        match self.pred {
+            PredField::Missing => Err(Unscorable::new(
                 UnscorableKind::Data,
                 format!("{}: per_sample_results[{i}] has no pred", path.display()),
             )),
-            Some(other) => answer(other.to_string()),
-        });
+            PredField::Text(text) => {
+                let response = ChatResponse {
+                    text,
+                    reasoning: None,
+                    finish: Finish::Stop,
+                    finish_raw: None,
+                    usage: None,
+                    raw: Value::Null,
+                };
+                Ok(Answered { response, fingerprint: None, trace: None })
+            }
+        }
+    }
+}
+
+/// Reads a whole per-split log of the original toolbox into samples and answers for a task's
+/// split.
+pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<Answer>), PipelineError> {
+    let mut rows = LogRows::open(path)?;
+    let mut builder = SplitBuilder::new(task, split);
+    let mut answers = Vec::new();
+    while let Some(row) = rows.next_row::<Row>()? {
+        let i = answers.len();
+        answers.push(row.into_sample(i, &mut builder, path));
     }
     Ok((builder.finish(), answers))
+}
+
+/// Rows scored together: enough that a judge's concurrency is kept busy, few enough that
+/// memory stays small.
+const PART: usize = 2048;
+
+/// Rescores a log (the plan of `multitrust score --mmtrusteval-log`) and writes its result file
+/// in the original's layout to the plan's output, or to stdout: the same bytes as scoring the
+/// whole split at once, with memory for one part of rows. A first pass reads which columns the
+/// result has; the second scores part by part, writing the rows to a temporary file beside the
+/// output, and keeps only each sample's target and final values for the totals, which go first.
+/// Gives the number of samples.
+pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineError> {
+    let Source::Log { path, split } = &plan.source else {
+        return Err(PipelineError::Usage("rescore takes a log plan".into()));
+    };
+    let task =
+        plan.tasks.first().ok_or_else(|| PipelineError::Usage("a log is rescored for one task".into()))?;
+    let scorer = Scorer::of_plan(plan, engine);
+    let chains = task.chains(split);
+
+    // The rows go to a file of their own first: the totals, known at the end, come before them.
+    let base = match &plan.out {
+        Some(out) => out.clone(),
+        None => std::env::temp_dir().join(format!("multitrust-rescore-{}", std::process::id())),
+    };
+    if let Some(dir) = base.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| PipelineError::Input(format!("{}: {e}", dir.display())))?;
+    }
+    let body = Partial(with_suffix(&base, ".rows.partial"));
+    let written = |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", base.display()));
+
+    // Four stages at once, each on its own thread but the scoring (which may ask a judge):
+    // reading which columns the result has; reading rows into samples; scoring them; writing
+    // them (once the columns are known) and keeping the tally. Parts of rows go between them
+    // through short queues, so memory holds a few parts.
+    let columns = {
+        let path = path.clone();
+        std::thread::spawn(move || -> Result<Columns, PipelineError> {
+            let mut columns = Columns::default();
+            let mut rows = LogRows::open(&path)?;
+            while let Some(row) = rows.next_row::<RowColumns>()? {
+                columns = columns.with(&row.label, !row.extra.0.is_empty());
+            }
+            match rows.count {
+                0 => Err(PipelineError::Input(format!("{}: the log holds no sample", path.display()))),
+                _ => Ok(columns),
+            }
+        })
+    };
+    let (parts, mut parts_rx) =
+        tokio::sync::mpsc::channel::<Result<(Vec<Sample>, Vec<Answer>), PipelineError>>(2);
+    let reader = {
+        let (path, task, split) = (path.clone(), task.info().id.to_string(), split.clone());
+        std::thread::spawn(move || {
+            let send = |part| parts.blocking_send(part).is_ok();
+            let mut rows = match LogRows::open(&path) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    send(Err(e));
+                    return;
+                }
+            };
+            let mut builder = SplitBuilder::new(&task, &split);
+            let mut answers = Vec::with_capacity(PART);
+            loop {
+                match rows.next_row::<Row>() {
+                    Ok(Some(row)) => {
+                        answers.push(row.into_sample(rows.count - 1, &mut builder, &path));
+                        if answers.len() == PART && !send(Ok((builder.take(), std::mem::take(&mut answers))))
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) if answers.is_empty() => return,
+                    Ok(None) => {
+                        send(Ok((builder.take(), answers)));
+                        return;
+                    }
+                    Err(e) => {
+                        send(Err(e));
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let (scored, mut scored_rx) = tokio::sync::mpsc::channel::<SplitScores>(2);
+    let writer = {
+        let file = File::create(&body.0).map_err(written)?;
+        let specs = chains.iter().map(|c| c.spec()).collect();
+        std::thread::spawn(move || -> Result<(Tally, usize), PipelineError> {
+            let columns =
+                columns.join().map_err(|_| PipelineError::Usage("reading the log failed".into()))??;
+            let written = |e: std::io::Error| PipelineError::Input(format!("cannot write the result: {e}"));
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut tally = Tally::new(specs);
+            let (mut n, mut scratch) = (0, Vec::new());
+            while let Some(scores) = scored_rx.blocking_recv() {
+                for sample in &scores.samples {
+                    w.write_all(if n == 0 { b"\n        " } else { b",\n        " }).map_err(written)?;
+                    let row = ResultRow { chains: &scores.chains, sample, columns };
+                    write_row(&mut w, &row, &mut scratch).map_err(written)?;
+                    n += 1;
+                }
+                tally.add(&scores);
+            }
+            w.flush().map_err(written)?;
+            Ok((tally, n))
+        })
+    };
+    while let Some(part) = parts_rx.recv().await {
+        let (samples, answers) = part?;
+        let preds: Vec<Result<Pred, Unscorable>> = answers
+            .into_iter()
+            .map(|a: Answer| a.map(|a| Pred { text: a.response.text, blocked: a.response.finish.is_block() }))
+            .collect();
+        let scores = score_split(task.info().id, split, &samples, &preds, &chains, &scorer).await?;
+        if scored.send(scores).await.is_err() {
+            break;
+        }
+    }
+    drop(scored);
+    let _ = reader.join();
+    let (tally, n) =
+        writer.join().map_err(|_| PipelineError::Usage("writing the result failed".into()))??;
+
+    let totals: Map<String, Value> = tally.totals().into_iter().map(|(k, v)| (k, json_number(v))).collect();
+    let shell = serde_json::json!({"total_results": totals, "per_sample_results": []});
+    let mut head = Vec::new();
+    write_pretty(&mut head, &shell).map_err(written)?;
+    let cut = head.len() - "]\n}".len();
+    let (open, _) = head.split_at(cut);
+    let assemble = |w: &mut dyn Write| -> std::io::Result<()> {
+        w.write_all(open)?;
+        std::io::copy(&mut File::open(&body.0)?, w)?;
+        w.write_all(b"\n    ]\n}\n")?;
+        w.flush()
+    };
+    match &plan.out {
+        Some(out) => {
+            let whole = Partial(with_suffix(out, ".partial"));
+            assemble(&mut File::create(&whole.0).map_err(written)?).map_err(written)?;
+            std::fs::rename(&whole.0, out).map_err(written)?;
+        }
+        None => assemble(&mut std::io::stdout().lock()).map_err(written)?,
+    }
+    Ok(n)
+}
+
+/// A file that is removed when it goes out of scope (renamed away first when it is done).
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes a value as the result file does (four-space indent), as an entry at depth two of
+/// the file: every line after the first indented by eight spaces more. Raw newlines only occur
+/// between tokens (strings escape theirs), so indenting after each is exact. `scratch` is
+/// reused from row to row.
+fn write_row(
+    w: &mut impl Write,
+    value: &impl serde::Serialize,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    scratch.clear();
+    write_pretty(scratch, value)?;
+    let mut from = 0;
+    for at in memchr::memchr_iter(b'\n', scratch) {
+        w.write_all(&scratch[from..=at])?;
+        w.write_all(b"        ")?;
+        from = at + 1;
+    }
+    w.write_all(&scratch[from..])
+}
+
+/// Writes a value with the result file's four-space indent.
+fn write_pretty(w: &mut impl Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(w, formatter);
+    serde::Serialize::serialize(value, &mut ser).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]
@@ -122,11 +700,21 @@ mod tests {
 
     #[test]
     fn lenient_json_reads_bare_nan_outside_strings_only() {
-        let v =
-            parse_lenient_json(r#"{"a": NaN, "b": [1, -Infinity, Infinity], "c": "NaN and \"Infinity\""}"#)
-                .unwrap();
+        let text = br#"{"a": NaN, "b": [1, -Infinity, Infinity], "c": "NaN and \"Infinity\""}"#;
+        let v: Value = serde_json::from_slice(&lenient(text)).unwrap();
         assert!(v["a"].is_null());
         assert_eq!(v["b"], serde_json::json!([1, null, null]));
         assert_eq!(v["c"], "NaN and \"Infinity\"");
+    }
+
+    #[test]
+    fn values_end_where_their_structure_does() {
+        let text = br#"{"a": "x}\"y", "b": [1, {"c": "]"}], "d": 2}, rest"#;
+        assert_eq!(value_end(text, 0), Some(text.len() - 6));
+        assert_eq!(value_end(br#"[1, [2], {"x": "]"}] ,"#, 0), Some(20));
+        assert_eq!(value_end(br#""a\\" b"#, 0), Some(5));
+        assert_eq!(value_end(b"12.5, ", 0), Some(4));
+        assert_eq!(value_end(br#"{"a": "cut"#, 0), None);
+        assert_eq!(value_end(br#"{"a": {"b": 1}"#, 0), None);
     }
 }

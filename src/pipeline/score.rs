@@ -47,6 +47,19 @@ pub struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
+    /// The scorer a plan describes: its judge, classifiers, templates, policy and profile.
+    pub fn of_plan(plan: &super::Plan, engine: &'a Engine) -> Scorer<'a> {
+        Scorer {
+            engine,
+            judge: plan.judge.as_ref().map(|(_, s)| s.clone()),
+            classifiers: plan.classifiers.clone(),
+            templates: plan.templates.clone(),
+            policy: plan.judge_policy,
+            profile: plan.scorers,
+            reference: Arc::new(ReferenceScorers::default()),
+        }
+    }
+
     /// A scorer with nothing configured but the engine (the original profile).
     pub fn new(engine: &'a Engine) -> Scorer<'a> {
         Scorer {

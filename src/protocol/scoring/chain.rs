@@ -276,30 +276,15 @@ impl SplitScores {
                 &all
             }
         };
-        let mut out = Vec::new();
-        self.push_metrics(idx, "", &mut out);
-        let subsets: BTreeSet<&str> = idx.iter().filter_map(|&i| self.samples[i].subset.as_deref()).collect();
-        for subset in subsets {
-            let members: Vec<usize> =
-                idx.iter().copied().filter(|&i| self.samples[i].subset.as_deref() == Some(subset)).collect();
-            self.push_metrics(&members, &format!("_{subset}"), &mut out);
-        }
-        out
+        let samples = &self.samples;
+        totals_over(
+            &self.chains,
+            idx,
+            |i| samples[i].subset.as_deref(),
+            |i| &samples[i].target,
+            |i, c| samples[i].value(c),
+        )
     }
-
-    fn push_metrics(&self, idx: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>) {
-        for (c, spec) in self.chains.iter().enumerate() {
-            let scored: Vec<usize> =
-                idx.iter().copied().filter(|&i| self.samples[i].value(c).is_some()).collect();
-            let labels: Vec<&Target> = scored.iter().map(|&i| &self.samples[i].target).collect();
-            let values: Vec<&Value> = scored.iter().filter_map(|&i| self.samples[i].value(c)).collect();
-            for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
-                let value = metric.compute(&labels, &values);
-                out.push((format!("{}{suffix}", spec.key(metric.id())), value));
-            }
-        }
-    }
-
     /// The share of samples that ended unscorable by a failure.
     pub fn unscorable_rate(&self) -> f64 {
         if self.samples.is_empty() {
@@ -313,41 +298,165 @@ impl SplitScores {
     pub fn result_json(&self) -> Json {
         let totals: Map<String, Json> =
             self.totals(None).into_iter().map(|(k, v)| (k, json_number(v))).collect();
-        let any_label = self.samples.iter().any(|s| truthy(&s.target.to_json()));
-        let any_extra = self.samples.iter().any(|s| !s.extra.is_null());
-        let mut per_sample = Vec::with_capacity(self.samples.len());
-        for sample in &self.samples {
-            let mut row = Map::new();
-            for (c, spec) in self.chains.iter().enumerate() {
-                let steps = &sample.steps[c];
-                for (i, prefix) in spec.prefixes.iter().enumerate() {
-                    let last = i + 1 == spec.prefixes.len();
-                    if last && !spec.metrics.contains(&Metric::PredNoOp) {
-                        continue;
-                    }
-                    let value = steps.get(i).and_then(|r| r.as_ref().ok()).map(Value::to_json);
-                    row.insert(format!("{prefix}:pred_no_op"), value.unwrap_or(Json::Null));
-                }
-            }
-            row.insert("content".into(), sample.content.clone());
-            row.insert("pred".into(), sample.pred.clone().map(Json::String).unwrap_or(Json::Null));
-            if any_label {
-                row.insert("label".into(), sample.target.to_json());
-            }
-            if any_extra {
-                row.insert("extra".into(), sample.extra.clone());
-            }
-            row.insert("id".into(), json!(sample.id));
-            if let Some(failure) = sample.failure() {
-                row.insert("unscorable".into(), json!(failure.reason));
-            }
-            if !sample.judges.is_empty() {
-                row.insert("judges".into(), json!(sample.judges));
-            }
-            per_sample.push(Json::Object(row));
-        }
+        let columns = Columns::of(&self.samples);
+        let per_sample: Vec<Json> = self.samples.iter().map(|s| self.row_json(s, columns)).collect();
         json!({"total_results": totals, "per_sample_results": per_sample})
     }
+
+    /// One sample's entry of `per_sample_results` as JSON (see [`ResultRow`]).
+    pub fn row_json(&self, sample: &SampleScore, columns: Columns) -> Json {
+        serde_json::to_value(ResultRow { chains: &self.chains, sample, columns }).unwrap_or(Json::Null)
+    }
+}
+
+/// One sample's entry of `per_sample_results`, serialized as it is written: every step's
+/// value (the last only when the chain records `pred_no_op`), `content`, `pred`, `label` and
+/// `extra` where the split has those columns, our `id`, and `unscorable` and `judges` where
+/// there are some.
+pub struct ResultRow<'a> {
+    /// The split's chains.
+    pub chains: &'a [ChainSpec],
+    /// The sample.
+    pub sample: &'a SampleScore,
+    /// The split's optional columns.
+    pub columns: Columns,
+}
+
+impl serde::Serialize for ResultRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let sample = self.sample;
+        let mut row = serializer.serialize_map(None)?;
+        for (c, spec) in self.chains.iter().enumerate() {
+            let steps = &sample.steps[c];
+            for (i, prefix) in spec.prefixes.iter().enumerate() {
+                let last = i + 1 == spec.prefixes.len();
+                if last && !spec.metrics.contains(&Metric::PredNoOp) {
+                    continue;
+                }
+                let value = steps.get(i).and_then(|r| r.as_ref().ok());
+                row.serialize_entry(&format_args!("{prefix}:pred_no_op"), &value)?;
+            }
+        }
+        row.serialize_entry("content", &sample.content)?;
+        row.serialize_entry("pred", &sample.pred)?;
+        if self.columns.label {
+            row.serialize_entry("label", &sample.target)?;
+        }
+        if self.columns.extra {
+            row.serialize_entry("extra", &sample.extra)?;
+        }
+        row.serialize_entry("id", &sample.id)?;
+        if let Some(failure) = sample.failure() {
+            row.serialize_entry("unscorable", &failure.reason)?;
+        }
+        if !sample.judges.is_empty() {
+            row.serialize_entry("judges", &sample.judges)?;
+        }
+        row.end()
+    }
+}
+
+/// Which optional columns a split's `per_sample_results` has: `label` when some sample's label
+/// is truthy (in Python's sense), `extra` when some sample has extra fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// Some label is truthy.
+    pub label: bool,
+    /// Some sample has extra fields.
+    pub extra: bool,
+}
+
+impl Columns {
+    /// The columns of these samples.
+    pub fn of(samples: &[SampleScore]) -> Columns {
+        samples.iter().fold(Columns::default(), |c, s| c.with(&s.target, !s.extra.is_null()))
+    }
+
+    /// These columns, widened for one more sample with this target and (or not) extra fields.
+    pub fn with(self, target: &Target, has_extra: bool) -> Columns {
+        Columns { label: self.label || truthy(&target.to_json()), extra: self.extra || has_extra }
+    }
+}
+
+/// What a split's totals need of each sample, kept while everything else about it streams
+/// past (rescoring a log of any length): its subset, its target and each chain's last value.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    chains: Vec<ChainSpec>,
+    subsets: Vec<String>,
+    subset: Vec<Option<u32>>,
+    targets: Vec<Target>,
+    /// `values[chain][sample]`.
+    values: Vec<Vec<Option<Value>>>,
+}
+
+impl Tally {
+    /// An empty tally for a split's chains.
+    pub fn new(chains: Vec<ChainSpec>) -> Tally {
+        let values = vec![Vec::new(); chains.len()];
+        Tally { chains, values, ..Tally::default() }
+    }
+
+    /// Adds the samples of one part of the split, in order.
+    pub fn add(&mut self, scores: &SplitScores) {
+        for sample in &scores.samples {
+            let subset =
+                sample.subset.as_deref().map(|name| match self.subsets.iter().position(|s| s == name) {
+                    Some(at) => at as u32,
+                    None => {
+                        self.subsets.push(name.to_string());
+                        (self.subsets.len() - 1) as u32
+                    }
+                });
+            self.subset.push(subset);
+            self.targets.push(sample.target.clone());
+            for (c, values) in self.values.iter_mut().enumerate() {
+                values.push(sample.value(c).cloned());
+            }
+        }
+    }
+
+    /// The split's scalar metrics: the same as [`SplitScores::totals`] over all its samples.
+    pub fn totals(&self) -> Vec<(String, Option<f64>)> {
+        let idx: Vec<usize> = (0..self.targets.len()).collect();
+        totals_over(
+            &self.chains,
+            &idx,
+            |i| self.subset[i].map(|s| self.subsets[s as usize].as_str()),
+            |i| &self.targets[i],
+            |i, c| self.values[c][i].as_ref(),
+        )
+    }
+}
+
+/// The scalar metrics of every chain over the samples `idx`, then per subset (`key_<subset>`,
+/// subsets in name order), given how to read a sample's subset, target and chain values.
+fn totals_over<'a>(
+    chains: &[ChainSpec],
+    idx: &[usize],
+    subset: impl Fn(usize) -> Option<&'a str>,
+    target: impl Fn(usize) -> &'a Target,
+    value: impl Fn(usize, usize) -> Option<&'a Value>,
+) -> Vec<(String, Option<f64>)> {
+    let metrics = |members: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>| {
+        for (c, spec) in chains.iter().enumerate() {
+            let scored: Vec<usize> = members.iter().copied().filter(|&i| value(i, c).is_some()).collect();
+            let labels: Vec<&Target> = scored.iter().map(|&i| target(i)).collect();
+            let values: Vec<&Value> = scored.iter().filter_map(|&i| value(i, c)).collect();
+            for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
+                out.push((format!("{}{suffix}", spec.key(metric.id())), metric.compute(&labels, &values)));
+            }
+        }
+    };
+    let mut out = Vec::new();
+    metrics(idx, "", &mut out);
+    let names: BTreeSet<&str> = idx.iter().filter_map(|&i| subset(i)).collect();
+    for name in names {
+        let members: Vec<usize> = idx.iter().copied().filter(|&i| subset(i) == Some(name)).collect();
+        metrics(&members, &format!("_{name}"), &mut out);
+    }
+    out
 }
 
 /// Python's truthiness of a JSON value (for dropping an all-falsy `label` column).
