@@ -8,6 +8,14 @@
 //! answers at once, sent as they are and then with `--max-image-side 400`; the downscaled run
 //! must not be more than 10% slower (each distinct image is prepared once, off the network
 //! thread).
+//!
+//! `cargo bench --bench engine -- run [N] [C]` measures the whole command instead: `multitrust
+//! run` as a user runs it (start-up, loading, preflight, sending, scoring, the bootstrap, every
+//! output) on R3 data of about N requests (10,000 by default; four in five with an image),
+//! against the same server process answering after 100 ms, C in flight (256 by default). Reports
+//! the wall time against the ideal N × 100 ms / C, CPU time per request and peak memory of the
+//! process.
+//!
 //! The server runs in a separate process, and each configuration in its own client process, so
 //! the CPU time and peak memory measured are the engine's alone. Reports: wall time against the
 //! ideal N × 100 ms / concurrency, and against N × (mean latency the client saw) / concurrency
@@ -40,6 +48,10 @@ fn main() {
 fn orchestrate(args: &[String]) {
     if args.first().map(String::as_str) == Some("images") {
         return images(args.get(1).map_or(10_000, |n| n.parse().expect("N")));
+    }
+    if args.first().map(String::as_str) == Some("run") {
+        let n = args.get(1).map_or(10_000, |n| n.parse().expect("N"));
+        return whole_run(n, args.get(2).map_or(256, |c| c.parse().expect("concurrency")));
     }
     let configs: Vec<(usize, usize)> = match args {
         [n, c, ..] => vec![(n.parse().expect("N"), c.parse().expect("concurrency"))],
@@ -120,6 +132,105 @@ fn images(n: usize) {
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The whole command: `multitrust run -t R3` on R3 data of about `n` requests, `c` in flight.
+fn whole_run(n: usize, c: usize) {
+    let (mut server, port) = start_server(LATENCY);
+    let tmp = std::env::temp_dir().join(format!("multitrust-bench-run-{}", std::process::id()));
+    let data = tmp.join("data");
+    // R3 asks each record as text and with four kinds of image: five requests a record.
+    write_r3(&data, n.div_ceil(5 * 3));
+    let run = |dry: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_multitrust"));
+        command.args(["run", "-q", "-t", "R3", "-m", "openai:m", "--allow-blind"]);
+        command.args(["--base-url", &format!("http://127.0.0.1:{port}/v1")]);
+        command.args(["--concurrency", &c.to_string(), "--data"]).arg(&data);
+        command.arg("--out").arg(tmp.join("run")).arg("--store").arg(tmp.join("store.sqlite"));
+        if dry {
+            command.args(["--dry-run", "--format", "json"]);
+        }
+        command
+    };
+    let plan = run(true).output().expect("the dry run");
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap_or_default();
+    let requests =
+        plan.pointer("/0/requests").and_then(serde_json::Value::as_u64).unwrap_or(n as u64) as usize;
+    let mut child = run(false).stdout(Stdio::null()).spawn().expect("the run starts");
+    let started = Instant::now();
+    let (mut peak, mut cpu) = (0.0f64, 0.0f64);
+    let status = loop {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1));
+        peak = peak.max(hwm.and_then(|v| v.parse().ok()).unwrap_or(0.0));
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        let fields: Vec<f64> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if let (Some(user), Some(system)) = (fields.get(10), fields.get(11)) {
+            cpu = cpu.max((user + system) / 100.0);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let ideal = requests as f64 * LATENCY.as_secs_f64() / c as f64;
+    println!(
+        "whole command: multitrust run -t R3, {requests} requests, {c} in flight, answers after {LATENCY:?}"
+    );
+    println!("{:>9} {:>9} {:>12} {:>12} {:>10}", "wall s", "ideal s", "of ideal", "CPU us/req", "peak MiB");
+    println!(
+        "{:>9.2} {:>9.2} {:>11.1}% {:>12.0} {:>10.1}{}",
+        wall,
+        ideal,
+        ideal / wall * 100.0,
+        cpu / requests as f64 * 1e6,
+        peak / 1024.0,
+        if status.success() { "" } else { "  (the run failed)" }
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// R3 data in the official layout: `per` sentences in each of three categories with a related
+/// image each, and the unrelated-image pool.
+fn write_r3(data: &std::path::Path, per: usize) {
+    let png = |path: PathBuf, rgb: [u8; 3]| {
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("the folder");
+        image::RgbImage::from_pixel(32, 32, image::Rgb(rgb)).save(path).expect("the image");
+    };
+    let mut all = serde_json::Map::new();
+    let mut id = 0usize;
+    for category in ["augment", "shake_w", "tweet_p0"] {
+        let mut records = Vec::new();
+        for k in 0..per {
+            let (word, label) = if k % 2 == 0 { ("awful", "0") } else { ("lovely", "1") };
+            records
+                .push(serde_json::json!({"sentence": format!("The {category} play number {k} was {word}."),
+                                            "label": label, "id": id}));
+            png(
+                data.join(format!("robustness/ood-text/related/{id}.png")),
+                [(id % 251) as u8, (id / 251 % 251) as u8, 20],
+            );
+            id += 1;
+        }
+        all.insert(category.to_string(), serde_json::Value::Array(records));
+    }
+    all.insert("base".into(), serde_json::json!([]));
+    std::fs::write(data.join("robustness/ood-text/label.json"), serde_json::Value::Object(all).to_string())
+        .expect("the labels");
+    for (k, kind) in ["color", "nature", "noise"].iter().enumerate() {
+        for i in 0..3u8 {
+            png(data.join(format!("unrelated_images/{kind}_{i}.png")), [i * 70, k as u8 * 80, 30]);
+        }
+    }
 }
 
 /// Starts the server process, which answers after `latency`; returns it and its port.

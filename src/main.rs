@@ -725,7 +725,20 @@ async fn execute(plan: Plan, quiet: bool, format: Format) -> Result<i32> {
         }
     }
     report::write_manifest(&out, &pipeline::execute::manifest(&plan, &loaded, RunStatus::Running))?;
+    // The report's thumbnails are made while the models are asked (the engine mostly waits).
+    let images = report::browser::images_of(
+        loaded
+            .tasks
+            .iter()
+            .chain(loaded.given.values().flatten())
+            .flat_map(|t| &t.splits)
+            .filter_map(|s| s.samples.as_ref().ok())
+            .flatten(),
+    );
+    let generated = out.join("generated");
+    let thumbnails = std::thread::spawn(move || report::browser::prepare_thumbnails(&images, &generated));
     let result = pipeline::execute(&plan, &loaded, &engine).await;
+    let _ = thumbnails.join();
     engine.flush()?;
     let (cached, answered, failed, retries) = engine.stats.snapshot();
     let requests = format!(

@@ -301,8 +301,13 @@ async fn the_sample_browser_holds_every_sample_once_and_each_image_once() {
     assert!(images.len() <= 9 + 9, "{} thumbnails", images.len());
     assert!(images.iter().all(|u| u.as_str().unwrap().starts_with("data:image/jpeg;base64,")));
     // The thumbnails are cached in the run; a second report reads them instead of decoding.
-    let cached = std::fs::read_dir(out.join("generated/thumbnails")).unwrap().count();
-    assert_eq!(cached, images.len());
+    let cache = std::fs::read_to_string(out.join("generated/thumbnails-96.txt")).unwrap();
+    assert_eq!(cache.lines().count(), images.len());
+    assert!(
+        cache
+            .lines()
+            .all(|l| images.iter().any(|u| u.as_str().unwrap().ends_with(l.split_once(' ').unwrap().1)))
+    );
     // A heatmap cell links to its samples.
     assert!(html.contains(
         "class=\"to-samples\" href=\"#samples\" data-model=\"openai:distracted\" data-task=\"R3\""

@@ -11,6 +11,7 @@ mod identity;
 mod limits;
 mod need;
 mod outcome;
+pub mod parallel;
 pub mod rng;
 mod scorers;
 mod secret;

@@ -245,22 +245,23 @@ pub fn bootstrap_scores(
         }
     }
     let id = task.info().id;
-    (0..replicates)
-        .map(|b| {
-            let mut rng = Rng::keyed(seed, &["bootstrap", id, &b.to_string()]);
-            let mut picked: Vec<Vec<usize>> = vec![Vec::new(); splits.len()];
-            for stratum in strata.values() {
-                for _ in 0..stratum.len() {
-                    for (s, members) in stratum[rng.below(stratum.len())] {
-                        picked[*s].extend_from_slice(members);
-                    }
+    // Each replicate draws from its own keyed generator, so spreading them over the cores
+    // gives the same numbers as drawing them in turn.
+    let strata: Vec<&Vec<&Members>> = strata.values().collect();
+    crate::core::parallel::map_indices(replicates, |b| {
+        let mut rng = Rng::keyed(seed, &["bootstrap", id, &b.to_string()]);
+        let mut picked: Vec<Vec<usize>> = vec![Vec::new(); splits.len()];
+        for stratum in &strata {
+            for _ in 0..stratum.len() {
+                for (s, members) in stratum[rng.below(stratum.len())] {
+                    picked[*s].extend_from_slice(members);
                 }
             }
-            let mut next = picked.into_iter();
-            let results = TaskResults::resampled(splits, |_| next.next());
-            task.score(&results)
-        })
-        .collect()
+        }
+        let mut next = picked.into_iter();
+        let results = TaskResults::resampled(splits, |_| next.next());
+        task.score(&results)
+    })
 }
 
 /// The 2.5th and 97.5th percentiles of the replicates; none when fewer than 20 replicates

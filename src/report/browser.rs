@@ -5,7 +5,7 @@
 //! Compact: every text (prompt, answer, evaluator values, split and sample ids) is stored once
 //! in `strings` and rows refer to it by index, so a prompt asked of twelve models costs one
 //! copy; each distinct image becomes one small JPEG thumbnail, however many samples show it.
-//! Thumbnails are made on all cores and kept in the run's `generated/thumbnails/`, so a second
+//! Thumbnails are made on all cores and kept in the run's `generated/thumbnails-96.txt`, so a second
 //! report of the same run decodes no image.
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 use super::compare::{self, Runs};
+use crate::sample::Sample;
 
 /// The most samples the browser holds; beyond it every model and task keeps the same share
 /// (the page says how many it shows; every sample is in `samples.jsonl`).
@@ -148,9 +149,25 @@ pub fn gather(runs: &Runs) -> Browser {
             }
         }
     }
-    let cache = runs.models.first().map(|m| m.run.dir.join("generated").join("thumbnails"));
+    let cache = runs.models.first().map(|m| m.run.dir.join("generated"));
     b.images = thumbnails(&images, cache.as_deref());
     b
+}
+
+/// The distinct images of these samples, as the thumbnails are keyed: SHA-256 and file.
+pub fn images_of<'a>(samples: impl Iterator<Item = &'a Sample>) -> Vec<(String, PathBuf)> {
+    let mut seen = std::collections::HashSet::new();
+    samples
+        .filter_map(Sample::image)
+        .filter(|im| seen.insert(im.sha256.clone()))
+        .map(|im| (im.sha256.clone(), im.path.clone()))
+        .collect()
+}
+
+/// Makes the thumbnails of these images into the run's cache (`generated_dir`) ahead of the
+/// report: `run` does it while the models are asked, so the report finds them made.
+pub fn prepare_thumbnails(images: &[(String, PathBuf)], generated_dir: &Path) {
+    thumbnails(images, Some(generated_dir));
 }
 
 /// Where an image of a run lies on this machine: its recorded path, or its path shown to
@@ -167,46 +184,58 @@ fn on_disk(path: &Path, display: &str, data_root: &Path) -> PathBuf {
 }
 
 /// One thumbnail per image, made on every core; an image that cannot be read gets an empty
-/// entry (the page then shows its sample without one).
+/// entry (the page then shows its sample without one). Thumbnails already made are read from
+/// the cache, one file in the run (`HASH BASE64` a line), and the new ones added to it: one
+/// file, not one per image, since creating thousands of small files at once costs more than
+/// making the thumbnails.
 fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>) -> Vec<String> {
     if images.is_empty() {
         return Vec::new();
     }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(images.len());
-    let chunk = images.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = images
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(hash, path)| cached_thumbnail(hash, path, cache).unwrap_or_default())
-                        .collect::<Vec<String>>()
+    let file = cache.map(|dir| dir.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt")));
+    let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).unwrap_or_default();
+    let known: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once(' ')).collect();
+    let missing: Vec<&(String, PathBuf)> =
+        images.iter().filter(|(hash, _)| !known.contains_key(hash.as_str())).collect();
+    let made: HashMap<&str, String> = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(missing.len());
+        let chunk = missing.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = missing
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter_map(|(hash, path)| {
+                                let jpeg = thumbnail_jpeg(path)?;
+                                Some((hash.as_str(), base64_simd::STANDARD.encode_to_string(&jpeg)))
+                            })
+                            .collect::<Vec<_>>()
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    })
-}
-
-/// A thumbnail from the cache (named by the image's hash), or made and then cached.
-fn cached_thumbnail(hash: &str, path: &Path, cache: Option<&Path>) -> Option<String> {
-    let cached = cache.map(|dir| dir.join(format!("{hash}-{THUMBNAIL_SIDE}.jpg")));
-    let bytes = match cached.as_ref().and_then(|c| std::fs::read(c).ok()) {
-        Some(bytes) => bytes,
-        None => {
-            let bytes = thumbnail_jpeg(path)?;
-            if let Some(c) = &cached {
-                // A cache that cannot be written only costs the next report the decoding.
-                let _ = c.parent().map(std::fs::create_dir_all);
-                let _ = super::atomic_write(c, &bytes);
-            }
-            bytes
-        }
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
     };
-    let mut url = String::from("data:image/jpeg;base64,");
-    base64_simd::STANDARD.encode_append(&bytes, &mut url);
-    Some(url)
+    if let Some(file) = file.filter(|_| !made.is_empty()) {
+        let mut all = text.clone();
+        for (hash, base64) in &made {
+            all.push_str(&format!("{hash} {base64}\n"));
+        }
+        // A cache that cannot be written only costs the next report the decoding.
+        let _ = file.parent().map(std::fs::create_dir_all);
+        let _ = super::atomic_write(&file, all.as_bytes());
+    }
+    images
+        .iter()
+        .map(|(hash, _)| {
+            let base64 =
+                known.get(hash.as_str()).copied().or_else(|| made.get(hash.as_str()).map(String::as_str));
+            base64.map(|b| format!("data:image/jpeg;base64,{b}")).unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A JPEG thumbnail (longest side [`THUMBNAIL_SIDE`]) of an image file; none for a file that
