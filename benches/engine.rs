@@ -34,6 +34,9 @@ use multitrust::data::image_ref;
 use multitrust::engine::{Engine, Store};
 use multitrust::sample::Message;
 
+#[path = "support/watch.rs"]
+mod watch;
+
 const LATENCY: Duration = Duration::from_millis(100);
 
 fn main() {
@@ -156,30 +159,8 @@ fn whole_run(n: usize, c: usize) {
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap_or_default();
     let requests =
         plan.pointer("/0/requests").and_then(serde_json::Value::as_u64).unwrap_or(n as u64) as usize;
-    let mut child = run(false).stdout(Stdio::null()).spawn().expect("the run starts");
-    let started = Instant::now();
-    let (mut peak, mut cpu) = (0.0f64, 0.0f64);
-    let status = loop {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1));
-        peak = peak.max(hwm.and_then(|v| v.parse().ok()).unwrap_or(0.0));
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-        let fields: Vec<f64> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        if let (Some(user), Some(system)) = (fields.get(10), fields.get(11)) {
-            cpu = cpu.max((user + system) / 100.0);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let wall = started.elapsed().as_secs_f64();
+    let used = watch::watch(run(false).stdout(Stdio::null()).spawn().expect("the run starts"));
+    let (status, wall, cpu, peak) = (used.status, used.wall.as_secs_f64(), used.cpu_s, used.peak_mib);
     let ideal = requests as f64 * LATENCY.as_secs_f64() / c as f64;
     println!(
         "whole command: multitrust run -t R3, {requests} requests, {c} in flight, answers after {LATENCY:?}"
@@ -191,7 +172,7 @@ fn whole_run(n: usize, c: usize) {
         ideal,
         ideal / wall * 100.0,
         cpu / requests as f64 * 1e6,
-        peak / 1024.0,
+        peak,
         if status.success() { "" } else { "  (the run failed)" }
     );
     let _ = server.kill();

@@ -10,9 +10,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+#[path = "support/watch.rs"]
+mod watch;
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
@@ -54,35 +57,12 @@ fn main() {
 }
 
 /// Runs a command to its end; prints and gives its wall time, with its CPU time and peak
-/// memory (polled from `/proc` while it runs).
+/// memory.
 fn measure(name: &str, mut command: Command) -> Duration {
-    let started = Instant::now();
-    let mut child = command.stdout(std::process::Stdio::null()).spawn().expect("the command starts");
-    let (mut peak, mut cpu) = (0.0f64, 0.0f64);
-    loop {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1));
-        peak = peak.max(hwm.and_then(|v| v.parse().ok()).unwrap_or(0.0));
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
-        let fields: Vec<f64> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        if let (Some(user), Some(system)) = (fields.get(10), fields.get(11)) {
-            cpu = cpu.max((user + system) / 100.0);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "{name} failed");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let wall = started.elapsed();
-    println!("{name:<34} {:>8.2} {:>8.2} {:>10.1}", wall.as_secs_f64(), cpu, peak / 1024.0);
-    wall
+    let used = watch::watch(command.stdout(std::process::Stdio::null()).spawn().expect("the command starts"));
+    assert!(used.status.success(), "{name} failed");
+    println!("{name:<34} {:>8.2} {:>8.2} {:>10.1}", used.wall.as_secs_f64(), used.cpu_s, used.peak_mib);
+    used.wall
 }
 
 /// A T2 log in the original's layout: `{image_path, text}` contents, answers that open with
