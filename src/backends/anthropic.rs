@@ -188,13 +188,7 @@ impl BatchApi<ChatRequest, ChatResponse> for AnthropicBatch {
     ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
         Box::pin(async move {
             let body = self.chat.body(request).await?;
-            let head = json!({"custom_id": id}).to_string();
-            let mut entry = Vec::with_capacity(head.len() + body.len() + 12);
-            entry.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-            entry.extend_from_slice(b",\"params\":");
-            entry.extend_from_slice(&body);
-            entry.push(b'}');
-            Ok(entry)
+            Ok(super::with_raw_field(&json!({"custom_id": id}), "params", &body))
         })
     }
 

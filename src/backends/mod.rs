@@ -365,6 +365,22 @@ impl Payload {
     }
 }
 
+/// A JSON object with one more field whose value is already serialized JSON (a request body
+/// with its images): `head` with `"key": raw` added last, without parsing `raw` again.
+pub fn with_raw_field(head: &Value, key: &str, raw: &[u8]) -> Vec<u8> {
+    let head = head.to_string();
+    let mut out = Vec::with_capacity(head.len() + key.len() + raw.len() + 6);
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    if head.len() > 2 {
+        out.push(b',');
+    }
+    out.extend_from_slice(Value::String(key.to_string()).to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(raw);
+    out.push(b'}');
+    out
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -87,14 +87,8 @@ impl OpenAi {
     /// A request as a line of a batch file: `{"custom_id", "method", "url", "body"}`.
     pub async fn batch_line(&self, id: &str, request: &ChatRequest) -> Result<Vec<u8>, CallError> {
         let body = self.body(request).await?;
-        let head = json!({"custom_id": id, "method": "POST", "url": BATCH_ENDPOINT}).to_string();
-        let mut line = Vec::with_capacity(head.len() + body.len() + 10);
-        // The body, already serialized with its images, goes in as it is.
-        line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
-        line.extend_from_slice(b",\"body\":");
-        line.extend_from_slice(&body);
-        line.push(b'}');
-        Ok(line)
+        let head = json!({"custom_id": id, "method": "POST", "url": BATCH_ENDPOINT});
+        Ok(super::with_raw_field(&head, "body", &body))
     }
 
     /// A request to a URL of this API, with the key.

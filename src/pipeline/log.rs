@@ -2,8 +2,8 @@
 //! their `per_sample_results` (`content`, `pred`, `label`, `extra`) read back as samples and
 //! answers, so that the same evaluators score them again.
 //!
-//! A log is read as a stream: the file in blocks, each row found by a byte scanner and parsed
-//! into a typed [`Row`] that borrows from the block, so memory holds one block and one part of
+//! A log is read as a stream: the file in blocks, the top level followed by a byte scanner and
+//! each row parsed straight into a typed [`Row`], so memory holds one block and a few parts of
 //! rows whatever the log's length. [`rescore`] scores the rows part by part and writes the
 //! result file as it goes; [`read`] collects them for a caller that wants them all.
 
