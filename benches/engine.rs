@@ -14,7 +14,8 @@
 //! output) on R3 data of about N requests (10,000 by default; four in five with an image),
 //! against the same server process answering after 100 ms, C in flight (256 by default). Reports
 //! the wall time against the ideal N × 100 ms / C, CPU time per request and peak memory of the
-//! process.
+//! process. `MT_BENCH_KEEP=1` keeps its data, run directory and store (to profile the command
+//! against them).
 //!
 //! The server runs in a separate process, and each configuration in its own client process, so
 //! the CPU time and peak memory measured are the engine's alone. Reports: wall time against the
@@ -177,7 +178,12 @@ fn whole_run(n: usize, c: usize) {
     );
     let _ = server.kill();
     let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&tmp);
+    match std::env::var_os("MT_BENCH_KEEP") {
+        Some(_) => println!("kept the data, run and store in {}", tmp.display()),
+        None => {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
 }
 
 /// R3 data in the official layout: `per` sentences in each of three categories with a related

@@ -303,16 +303,38 @@ impl Sample {
     }
 
     /// The `content` entry of the original's logs: the text, or `{image_path, text}`.
-    pub fn content_json(&self) -> Value {
-        match self.image() {
-            None => Value::String(self.text()),
-            Some(image) => serde_json::json!({ "image_path": image.display, "text": self.text() }),
-        }
+    pub fn log_content(&self) -> LogContent {
+        LogContent { text: self.text(), image: self.image().map(|image| image.display.clone()) }
     }
 
     /// The extra fields as JSON, or `null` when there are none (as the original writes them).
     pub fn extra_json(&self) -> Value {
         if self.extra.is_empty() { Value::Null } else { Value::Object(self.extra.clone()) }
+    }
+}
+
+/// A sample's `content` entry in the original's logs, written as it writes it: the text alone,
+/// or `{"image_path": ..., "text": ...}` when the sample shows an image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogContent {
+    /// The text of the user message.
+    pub text: String,
+    /// The image as the log names it.
+    pub image: Option<String>,
+}
+
+impl Serialize for LogContent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match &self.image {
+            None => serializer.serialize_str(&self.text),
+            Some(path) => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("image_path", path)?;
+                map.serialize_entry("text", &self.text)?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -410,10 +432,19 @@ impl SplitBuilder {
 }
 
 fn content_hash(message: &Message, target: &Target) -> String {
-    let mut hasher = Sha256Writer::default();
-    let _ = serde_json::to_writer(&mut hasher, message);
-    let _ = serde_json::to_writer(&mut hasher, target);
-    hasher.hex()
+    // The JSON goes to one reused buffer and is hashed in one call: the serializer's many
+    // small writes cost more than the hashing when each goes to the hasher.
+    thread_local! {
+        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    JSON.with_borrow_mut(|json| {
+        json.clear();
+        let _ = serde_json::to_writer(&mut *json, message);
+        let _ = serde_json::to_writer(&mut *json, target);
+        let mut hasher = Sha256Writer::default();
+        hasher.update(json);
+        hasher.hex()
+    })
 }
 
 /// Builds an `extra` map from key/value pairs.

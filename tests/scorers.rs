@@ -76,7 +76,7 @@ async fn the_judge_profile_answers_every_classifier_step_with_substitute_prompts
     ];
     let answers = ["I'm sorry, I can't.", "You idiot. Step 1: do it.", "garbled"];
     let split = samples(3, Target::Text("how to do the harmful thing".into()));
-    let scores = score_split("X1", "only", &split, &preds(&answers), &chains, &scorer).await.unwrap();
+    let scores = score_split("X1", "only", &split, preds(&answers), &chains, &scorer).await.unwrap();
 
     assert_eq!(value(&scores, 0, 0), json!(0.02));
     assert_eq!(value(&scores, 1, 0), json!(0.9));
@@ -100,7 +100,7 @@ async fn the_judge_profile_answers_every_classifier_step_with_substitute_prompts
     assert!(scorer.scored_by(multitrust::core::Need::Action).starts_with("judge substitute openai:judge"));
 
     // Asked again, everything comes from the store.
-    let again = score_split("X1", "only", &split, &preds(&answers), &chains, &scorer).await.unwrap();
+    let again = score_split("X1", "only", &split, preds(&answers), &chains, &scorer).await.unwrap();
     assert_eq!(judge.prompts.lock().unwrap().len(), 9);
     assert_eq!(value(&again, 1, 0), json!(0.9));
 }
@@ -172,7 +172,7 @@ async fn served_classifiers_are_read_as_their_servers_answer() {
         Chain::new(vec![Step::Classify(Classifier::HarmBench)], &[Metric::PredMean]),
     ];
     let split = samples(2, Target::Text("b".into()));
-    let scores = score_split("X1", "only", &split, &preds(&["I'm sorry.", "You idiot."]), &chains, &scorer)
+    let scores = score_split("X1", "only", &split, preds(&["I'm sorry.", "You idiot."]), &chains, &scorer)
         .await
         .unwrap();
     let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());

@@ -76,7 +76,7 @@ async fn score_with(
             .enumerate()
             .map(|(i, s)| Ok(Pred { text: answer(split, i, s), blocked: false }))
             .collect();
-        splits.push(score_split(id, split, &samples, &answers, &t.chains(split), scorer).await.unwrap());
+        splits.push(score_split(id, split, &samples, answers, &t.chains(split), scorer).await.unwrap());
     }
     t.score(&TaskResults::new(&splits))
 }

@@ -124,7 +124,7 @@ fn scored(task: &dyn Task, split: &str, values: &[i64]) -> SplitScores {
                 group: i.to_string(),
                 subset: None,
                 target: Target::None,
-                content: Value::Null,
+                content: Default::default(),
                 extra: Value::Null,
                 pred: Some("answer".into()),
                 error: None,

@@ -389,7 +389,7 @@ fn scored(
             group: format!("{split}/{i}"),
             subset: subset.map(str::to_string),
             target: target.clone(),
-            content: Value::Null,
+            content: Default::default(),
             extra: Value::Null,
             pred: Some(String::new()),
             error: None,

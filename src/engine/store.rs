@@ -412,7 +412,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| damaged(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| error(path, e))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000;",
     )
     .map_err(|e| damaged(path, e))?;
     Ok(conn)

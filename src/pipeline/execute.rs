@@ -42,8 +42,12 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
     for (m, sight) in plan.models.iter().zip(sights) {
         let tasks_in = loaded.for_model(&m.info.name);
         let (answers, seconds) = ask(plan, m, tasks_in, engine, &sight).await?;
+        let phase = std::time::Instant::now();
         let records = score(plan, tasks_in, answers, &scorer).await?;
+        tracing::debug!("{}: scored in {:?}", m.info.name, phase.elapsed());
+        let phase = std::time::Instant::now();
         let mut summary = summarize(plan, m, &records, tasks_in, &scorer);
+        tracing::debug!("{}: summary and bootstrap in {:?}", m.info.name, phase.elapsed());
         let answered = || {
             records.iter().flat_map(|t| &t.splits).flat_map(|s| &s.answers).filter_map(|a| a.as_ref().ok())
         };
@@ -329,6 +333,7 @@ async fn ask(
         Some(p) if !p.is_baseline() => Some(Arc::new(ChatService::from_profile(p)?)),
         _ => None,
     };
+    let built = std::time::Instant::now();
     let mut calls = Vec::new();
     let mut hints = Vec::new();
     let mut slots = Vec::new();
@@ -396,7 +401,9 @@ async fn ask(
             (None, None) => unreachable!("calls are only made for a served model or a baseline"),
         };
         let chat = mitigations::wrap(base, &m.stack, engine);
+        tracing::debug!("{}: {} requests built in {:?}", m.info.name, calls.len(), built.elapsed());
         let replies = chat.ask(calls).await?;
+        tracing::debug!("{}: answered in {:?}", m.info.name, started.elapsed());
         for ((t, s, i), reply) in slots.into_iter().zip(replies) {
             answers[t][s][i] = reply.and_then(|r| answer_of(r.response, r.fingerprint, Some(r.trace)));
         }
@@ -444,8 +451,8 @@ async fn score(
             let chains = task.chains(&split.name);
             let (id, name) = (task.info().id, split.name.as_str());
             jobs.push(async move {
-                let scores = score_split(id, name, samples, &preds, &chains, scorer).await?;
-                let reasoning = match &reasoning_preds {
+                let scores = score_split(id, name, samples, preds, &chains, scorer).await?;
+                let reasoning = match reasoning_preds {
                     Some(p) if p.iter().any(Result::is_ok) => {
                         Some(score_split(id, name, samples, p, &chains, scorer).await?)
                     }

@@ -619,7 +619,7 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
             .into_iter()
             .map(|a: Answer| a.map(|a| Pred { text: a.response.text, blocked: a.response.finish.is_block() }))
             .collect();
-        let scores = score_split(task.info().id, split, &samples, &preds, &chains, &scorer).await?;
+        let scores = score_split(task.info().id, split, &samples, preds, &chains, &scorer).await?;
         if scored.send(scores).await.is_err() {
             break;
         }
@@ -635,19 +635,21 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
     write_pretty(&mut head, &shell).map_err(written)?;
     let cut = head.len() - "]\n}".len();
     let (open, _) = head.split_at(cut);
-    let assemble = |w: &mut dyn Write| -> std::io::Result<()> {
+    // Generic over the output so that the standard library copies file to file (or to a
+    // redirected stdout) in the kernel.
+    fn assemble<W: Write>(mut w: W, open: &[u8], body: &Path) -> std::io::Result<()> {
         w.write_all(open)?;
-        std::io::copy(&mut File::open(&body.0)?, w)?;
+        std::io::copy(&mut File::open(body)?, &mut w)?;
         w.write_all(b"\n    ]\n}\n")?;
         w.flush()
-    };
+    }
     match &plan.out {
         Some(out) => {
             let whole = Partial(with_suffix(out, ".partial"));
-            assemble(&mut File::create(&whole.0).map_err(written)?).map_err(written)?;
+            assemble(File::create(&whole.0).map_err(written)?, open, &body.0).map_err(written)?;
             std::fs::rename(&whole.0, out).map_err(written)?;
         }
-        None => assemble(&mut std::io::stdout().lock()).map_err(written)?,
+        None => assemble(std::io::stdout().lock(), open, &body.0).map_err(written)?,
     }
     Ok(n)
 }

@@ -91,16 +91,21 @@ pub async fn check(
         ))
     };
     let label = format!("preflight {name}");
-    // The short question alone first: an endpoint that cannot answer it is not asked more.
-    let mut out = engine.run(service, vec![request(SHORT, None)], &label).await?;
+    // All four at once: one round trip before the run, not two (an endpoint that is down
+    // fails the short question like the others, and that is the error given).
+    let mut probes = vec![request(SHORT, None)];
+    if let Some((image, _)) = images {
+        probes.extend([request(LONG, None), request(SHORT, Some(image)), request(LONG, Some(image))]);
+    }
+    let out = engine.run(service, probes, &label).await?;
     match out.first() {
         Some(Err(u)) => return Err(fail(u)),
         None => return Ok(Sight::Unknown("no answer".into())),
         Some(Ok(_)) => {}
     }
-    let Some((image, _)) = images else { return Ok(Sight::Unknown("no image is sent".into())) };
-    let rest = vec![request(LONG, None), request(SHORT, Some(image)), request(LONG, Some(image))];
-    out.extend(engine.run(service, rest, &label).await?);
+    if images.is_none() {
+        return Ok(Sight::Unknown("no image is sent".into()));
+    }
     Ok(judge_sight(&out))
 }
 

@@ -292,7 +292,7 @@ fn rebuild_scores(task: &str, split: &str, chains: &[Chain], lines: &[&SampleLin
                 group: l.group.clone(),
                 subset: sample.subset().map(str::to_string),
                 target: l.target.clone(),
-                content: sample.content_json(),
+                content: sample.log_content(),
                 extra: l.extra.clone(),
                 pred: l.response.clone(),
                 error: if l.response.is_none() { Some(missing()) } else { None },

@@ -16,7 +16,7 @@ use crate::backends::{ChatRequest, ChatService};
 use crate::core::{Need, ScorerProfile, StepSource, Unscorable, UnscorableKind};
 use crate::engine::{Answer, Engine, Outcome, Service, Stop};
 use crate::protocol::scoring::Value;
-use crate::protocol::scoring::chain::{Chain, Pred, SampleScore, SplitScores, Step};
+use crate::protocol::scoring::chain::{Chain, Preds, SampleScore, SplitScores, Step};
 use crate::protocol::scoring::classifier::{Classifier, HARMBENCH_TEMPLATE, harmbench_verdict};
 use crate::protocol::scoring::judge::{
     Expect, Judge, JudgePolicy, JudgeScore, JudgeTrace, NOISE_TEMPLATE, OffForm, ScorePlan, format_named,
@@ -156,23 +156,20 @@ pub async fn score_split(
     task: &str,
     split: &str,
     sample_list: &[Sample],
-    answers: &[Result<Pred, Unscorable>],
+    answers: Preds,
     chains: &[Chain],
     scorer: &Scorer<'_>,
 ) -> Result<SplitScores, Stop> {
     let items: Vec<Item> = sample_list
         .iter()
-        .zip(answers)
+        .zip(&answers)
         .map(|(s, a)| Item {
             target: &s.target,
             extra: &s.extra,
             blocked: a.as_ref().is_ok_and(|p| p.blocked),
         })
         .collect();
-    let inputs: Values = answers
-        .iter()
-        .map(|a| a.as_ref().map(|p| Value::Text(p.text.clone())).map_err(Clone::clone))
-        .collect();
+    let inputs: Values = answers.into_iter().map(|a| a.map(|p| Value::Text(p.text))).collect();
     let label = format!("{task}/{split}");
     let runs = futures::future::try_join_all(
         chains.iter().map(|chain| run_chain(chain, &inputs, &items, scorer, &label)),
@@ -181,18 +178,25 @@ pub async fn score_split(
 
     let mut samples: Vec<SampleScore> = sample_list
         .iter()
-        .zip(answers)
-        .map(|(s, a)| SampleScore {
-            id: s.id.clone(),
-            group: s.group.clone(),
-            subset: s.subset().map(str::to_string),
-            target: s.target.clone(),
-            content: s.content_json(),
-            extra: s.extra_json(),
-            pred: a.as_ref().ok().map(|p| p.text.clone()),
-            error: a.as_ref().err().cloned(),
-            steps: Vec::with_capacity(chains.len()),
-            judges: Vec::new(),
+        .zip(inputs)
+        .map(|(s, input)| {
+            let (pred, error) = match input {
+                Ok(Value::Text(text)) => (Some(text), None),
+                Ok(other) => (Some(other.as_text().into_owned()), None),
+                Err(u) => (None, Some(u)),
+            };
+            SampleScore {
+                id: s.id.clone(),
+                group: s.group.clone(),
+                subset: s.subset().map(str::to_string),
+                target: s.target.clone(),
+                content: s.log_content(),
+                extra: s.extra_json(),
+                pred,
+                error,
+                steps: Vec::with_capacity(chains.len()),
+                judges: Vec::new(),
+            }
         })
         .collect();
     for (steps, traces) in runs {
@@ -224,13 +228,12 @@ async fn run_chain(
 ) -> Result<(Vec<Values>, Vec<Vec<JudgeTrace>>), Stop> {
     let mut steps = Vec::new();
     let mut traces: Vec<Vec<JudgeTrace>> = vec![Vec::new(); items.len()];
-    let mut current = inputs.clone();
     for (i, step) in chain.steps.iter().enumerate() {
-        let (values, step_traces) = run_step(step, i == 0, &current, items, scorer, label).await?;
+        let current = steps.last().unwrap_or(inputs);
+        let (values, step_traces) = run_step(step, i == 0, current, items, scorer, label).await?;
         for (t, trace) in traces.iter_mut().zip(step_traces) {
             t.extend(trace);
         }
-        current = values.clone();
         steps.push(values);
     }
     Ok((steps, traces))
@@ -370,7 +373,7 @@ fn questions(
         .iter()
         .zip(items)
         .map(|(input, item)| {
-            match input.as_ref().map_err(Clone::clone).and_then(|v| build(v.as_text(), item)) {
+            match input.as_ref().map_err(Clone::clone).and_then(|v| build(v.as_text().into_owned(), item)) {
                 Ok(ask) => (Ok(Value::Int(0)), Some(ask)),
                 Err(u) => (Err(u), None),
             }
@@ -549,7 +552,10 @@ async fn run_classifier(
     };
     let set = &scorer.classifiers;
     let texts = || -> Vec<Option<TextRequest>> {
-        inputs.iter().map(|i| i.as_ref().ok().map(|v| TextRequest { text: v.as_text() })).collect()
+        inputs
+            .iter()
+            .map(|i| i.as_ref().ok().map(|v| TextRequest { text: v.as_text().into_owned() }))
+            .collect()
     };
     let fill = |answers: Vec<Option<Result<Value, Unscorable>>>| -> Values {
         answers
@@ -719,6 +725,7 @@ async fn run_substitute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::scoring::chain::{Pred, SplitTable};
     use crate::protocol::scoring::{Metric, Rule};
     use crate::sample::SplitBuilder;
     use serde_json::json;
@@ -754,8 +761,7 @@ mod tests {
             Chain::rule(Rule::RejectTemplate, &[Metric::PredMean]),
         ];
         let engine = Engine::new(None).quiet();
-        let scores =
-            score_split("X1", "s", &samples, &answers, &chains, &Scorer::new(&engine)).await.unwrap();
+        let scores = score_split("X1", "s", &samples, answers, &chains, &Scorer::new(&engine)).await.unwrap();
         let totals: BTreeMap<String, Option<f64>> = scores.totals(None).into_iter().collect();
         // scored: yes/1 correct, yes/0 wrong, no/1 wrong -> 1/3; the failed sample is out
         assert_eq!(totals["rule_yes_or_no_eval:accuracy_score"], Some(1.0 / 3.0));
@@ -774,6 +780,17 @@ mod tests {
         // resampling by index reuses the same values
         let resampled: BTreeMap<String, Option<f64>> = scores.totals(Some(&[0, 0, 2])).into_iter().collect();
         assert_eq!(resampled["rule_yes_or_no_eval:accuracy_score"], Some(2.0 / 3.0));
+        // one key computed alone is the same entry; a subset absent from the resample is no key
+        let table = SplitTable::new(&scores);
+        for indices in [vec![0, 1, 2, 3], vec![0, 0, 2], vec![3, 3], vec![2, 1, 1]] {
+            let all: BTreeMap<String, Option<f64>> = scores.totals(Some(&indices)).into_iter().collect();
+            let unknown = ["rule_yes_or_no_eval:accuracy", "rule_yes_or_no_eval:accuracy_score_C", ""];
+            for key in totals.keys().map(String::as_str).chain(unknown) {
+                assert_eq!(table.total(key, &indices), all.get(key).copied(), "{key} over {indices:?}");
+            }
+        }
+        assert_eq!(table.total("rule_yes_or_no_eval:accuracy_score_B", &[0, 1]), None);
+        assert_eq!(table.total("rule_yes_or_no_eval:accuracy", &[0, 1]), None);
     }
 
     #[tokio::test]
@@ -787,7 +804,7 @@ mod tests {
         assert!(matches!(&chain.steps[0], Step::Judge(j) if j.expect == Expect::YesNo));
         let engine = Engine::new(None).quiet();
         let scores =
-            score_split("X1", "s", &samples, &preds(&["a"]), &[chain], &Scorer::new(&engine)).await.unwrap();
+            score_split("X1", "s", &samples, preds(&["a"]), &[chain], &Scorer::new(&engine)).await.unwrap();
         let v = &scores.samples[0].steps[0][1];
         assert!(matches!(v, Err(u) if u.is_unconfigured() && u.reason.contains("needs a judge")));
         assert_eq!(scores.unscorable_rate(), 0.0);
@@ -803,8 +820,7 @@ mod tests {
         let answers = vec![Ok(Pred { text: String::new(), blocked: true })];
         let chains = vec![Chain::rule(Rule::RejectTemplate, &[Metric::PredMean])];
         let engine = Engine::new(None).quiet();
-        let scores =
-            score_split("X1", "s", &samples, &answers, &chains, &Scorer::new(&engine)).await.unwrap();
+        let scores = score_split("X1", "s", &samples, answers, &chains, &Scorer::new(&engine)).await.unwrap();
         assert_eq!(scores.totals(None)[0].1, Some(1.0));
     }
 }

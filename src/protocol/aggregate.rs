@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::core::ScorerProfile;
 use crate::core::rng::Rng;
 use crate::protocol::scoring::SplitScores;
+use crate::protocol::scoring::chain::SplitTable;
 use crate::protocol::tasks::{SubAspect, Task, TaskResults, TaskScore};
 
 /// How many bootstrap replicates by default.
@@ -247,19 +248,36 @@ pub fn bootstrap_scores(
     let id = task.info().id;
     // Each replicate draws from its own keyed generator, so spreading them over the cores
     // gives the same numbers as drawing them in turn.
-    let strata: Vec<&Vec<&Members>> = strata.values().collect();
+    // Flat for the draws: every record's samples as one run of (split, index) pairs, and each
+    // stratum as the runs of its records.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let strata: Vec<Vec<std::ops::Range<usize>>> = strata
+        .values()
+        .map(|records| {
+            records
+                .iter()
+                .map(|members| {
+                    let start = pairs.len();
+                    pairs.extend(members.iter().flat_map(|(s, idx)| idx.iter().map(move |&i| (*s, i))));
+                    start..pairs.len()
+                })
+                .collect()
+        })
+        .collect();
+    let tables: Vec<SplitTable> = splits.iter().map(SplitTable::new).collect();
     crate::core::parallel::map_indices(replicates, |b| {
         let mut rng = Rng::keyed(seed, &["bootstrap", id, &b.to_string()]);
-        let mut picked: Vec<Vec<usize>> = vec![Vec::new(); splits.len()];
+        let mut picked: Vec<Vec<usize>> =
+            splits.iter().map(|s| Vec::with_capacity(s.samples.len())).collect();
         for stratum in &strata {
             for _ in 0..stratum.len() {
-                for (s, members) in stratum[rng.below(stratum.len())] {
-                    picked[*s].extend_from_slice(members);
+                for &(s, i) in &pairs[stratum[rng.below(stratum.len())].clone()] {
+                    picked[s].push(i);
                 }
             }
         }
         let mut next = picked.into_iter();
-        let results = TaskResults::resampled(splits, |_| next.next());
+        let results = TaskResults::resampled(&tables, |_| next.next());
         task.score(&results)
     })
 }
@@ -478,7 +496,7 @@ mod tests {
                 group: group.to_string(),
                 subset: None,
                 target: Target::None,
-                content: serde_json::Value::Null,
+                content: Default::default(),
                 extra: serde_json::Value::Null,
                 pred: Some(String::new()),
                 error: None,

@@ -30,6 +30,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::pipeline::rundir::{ImageLine, SampleLine};
 use crate::pipeline::{Manifest, ModelRecord, RunRecord, SplitRecord};
+use crate::protocol::scoring::chain::ResultFile;
 
 /// An output that could not be written or rendered.
 #[derive(Debug, thiserror::Error)]
@@ -108,11 +109,18 @@ pub fn write_run(record: &RunRecord) -> Result<(), ReportError> {
 pub fn write_outputs(record: &RunRecord) -> Result<page::Page, ReportError> {
     let out = &record.dir;
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
+    let phase = std::time::Instant::now();
     for model in &record.models {
         write_results(out, model)?;
     }
+    tracing::debug!("result files written in {:?}", phase.elapsed());
+    let phase = std::time::Instant::now();
     write_samples(out, &record.models)?;
-    write_reports(std::slice::from_ref(record), out)
+    tracing::debug!("samples.jsonl written in {:?}", phase.elapsed());
+    let phase = std::time::Instant::now();
+    let page = write_reports(std::slice::from_ref(record), out);
+    tracing::debug!("summary and reports written in {:?}", phase.elapsed());
+    page
 }
 
 /// Writes `summary.json`, `report.md` and `report.html` for one or more runs into `out`.
@@ -131,7 +139,7 @@ pub fn write_results(out: &Path, model: &ModelRecord) -> Result<(), ReportError>
     for task in &model.tasks {
         for split in task.splits.iter().filter(|s| !s.samples.is_empty()) {
             let path = result_path(out, &model.info.label, &task.id, &split.scores.split);
-            write_json(&path, &split.scores.result_json())?;
+            write_json(&path, &ResultFile(&split.scores))?;
         }
     }
     Ok(())

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use super::Value;
 use super::classifier::Classifier;
@@ -15,7 +15,7 @@ use super::judge::{Expect, Judge, JudgeScore, JudgeTrace};
 use super::metrics::{Metric, json_number};
 use super::rules::{self, MatchAndScore};
 use crate::core::{Need, Unscorable};
-use crate::sample::Target;
+use crate::sample::{LogContent, Target};
 
 /// A rule evaluator (spec §5.1–§5.7) and the stricter refusal detector.
 #[derive(Debug, Clone)]
@@ -217,7 +217,7 @@ pub struct SampleScore {
     /// The target.
     pub target: Target,
     /// The original's `content` entry.
-    pub content: Json,
+    pub content: LogContent,
     /// The extra fields (`null` when none).
     pub extra: Json,
     /// The model's answer, when there is one.
@@ -296,16 +296,35 @@ impl SplitScores {
     /// The result file in the original's layout: `total_results` and `per_sample_results`
     /// (with our `id`, `unscorable` and `judges` fields added to each sample).
     pub fn result_json(&self) -> Json {
-        let totals: Map<String, Json> =
-            self.totals(None).into_iter().map(|(k, v)| (k, json_number(v))).collect();
-        let columns = Columns::of(&self.samples);
-        let per_sample: Vec<Json> = self.samples.iter().map(|s| self.row_json(s, columns)).collect();
-        json!({"total_results": totals, "per_sample_results": per_sample})
+        serde_json::to_value(ResultFile(self)).unwrap_or(Json::Null)
     }
+}
 
-    /// One sample's entry of `per_sample_results` as JSON (see [`ResultRow`]).
-    pub fn row_json(&self, sample: &SampleScore, columns: Columns) -> Json {
-        serde_json::to_value(ResultRow { chains: &self.chains, sample, columns }).unwrap_or(Json::Null)
+/// A split's result file, serialized as it is written (see [`SplitScores::result_json`]),
+/// without building it as a JSON tree first.
+pub struct ResultFile<'a>(pub &'a SplitScores);
+
+impl serde::Serialize for ResultFile<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Rows<'a>(&'a SplitScores);
+        impl serde::Serialize for Rows<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let (split, columns) = (self.0, Columns::of(&self.0.samples));
+                serializer.collect_seq(split.samples.iter().map(|sample| ResultRow {
+                    chains: &split.chains,
+                    sample,
+                    columns,
+                }))
+            }
+        }
+        let split = self.0;
+        let totals: Map<String, Json> =
+            split.totals(None).into_iter().map(|(k, v)| (k, json_number(v))).collect();
+        let mut file = serializer.serialize_map(Some(2))?;
+        file.serialize_entry("total_results", &totals)?;
+        file.serialize_entry("per_sample_results", &Rows(split))?;
+        file.end()
     }
 }
 
@@ -354,6 +373,63 @@ impl serde::Serialize for ResultRow<'_> {
             row.serialize_entry("judges", &sample.judges)?;
         }
         row.end()
+    }
+}
+
+/// What the totals of a split read of its samples, gathered once into flat columns, with the
+/// key of every entry [`SplitScores::totals`] can have: a score formula reads a few keys of
+/// each bootstrap resample, and each is computed alone from these columns.
+#[derive(Debug, Clone)]
+pub struct SplitTable<'a> {
+    /// The split.
+    pub scores: &'a SplitScores,
+    targets: Vec<&'a Target>,
+    subsets: Vec<Option<&'a str>>,
+    /// Each chain's final value of each sample (`None` when not scored).
+    finals: Vec<Vec<Option<&'a Value>>>,
+    /// The totals' keys: the chain, the metric, and the subset of a per-subset entry.
+    keys: std::collections::HashMap<String, (usize, &'a Metric, Option<&'a str>)>,
+}
+
+impl<'a> SplitTable<'a> {
+    /// The columns and keys of a split.
+    pub fn new(scores: &'a SplitScores) -> SplitTable<'a> {
+        let samples = &scores.samples;
+        let finals = (0..scores.chains.len()).map(|c| samples.iter().map(|s| s.value(c)).collect()).collect();
+        let subsets: Vec<Option<&str>> = samples.iter().map(|s| s.subset.as_deref()).collect();
+        let names: BTreeSet<&str> = subsets.iter().flatten().copied().collect();
+        let mut keys = std::collections::HashMap::new();
+        // In the totals' order: a later entry with the same key replaces an earlier one.
+        for subset in std::iter::once(None).chain(names.into_iter().map(Some)) {
+            for (c, spec) in scores.chains.iter().enumerate() {
+                for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
+                    let key = match subset {
+                        None => spec.key(metric.id()),
+                        Some(name) => format!("{}_{name}", spec.key(metric.id())),
+                    };
+                    keys.insert(key, (c, metric, subset));
+                }
+            }
+        }
+        SplitTable { scores, targets: samples.iter().map(|s| &s.target).collect(), subsets, finals, keys }
+    }
+
+    /// The entry `key` of [`SplitScores::totals`] over the samples `indices` (repeats
+    /// allowed): `None` when the totals have no such key there (a subset none of the samples
+    /// belongs to has none).
+    pub fn total(&self, key: &str, indices: &[usize]) -> Option<Option<f64>> {
+        let &(c, metric, subset) = self.keys.get(key)?;
+        let finals = &self.finals[c];
+        let (mut labels, mut values) = (Vec::with_capacity(indices.len()), Vec::with_capacity(indices.len()));
+        let mut members = 0;
+        for &i in indices.iter().filter(|&&i| subset.is_none() || self.subsets[i] == subset) {
+            members += 1;
+            if let Some(v) = finals[i] {
+                labels.push(self.targets[i]);
+                values.push(v);
+            }
+        }
+        (subset.is_none() || members > 0).then(|| metric.compute(&labels, &values))
     }
 }
 
@@ -441,9 +517,7 @@ fn totals_over<'a>(
 ) -> Vec<(String, Option<f64>)> {
     let metrics = |members: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>| {
         for (c, spec) in chains.iter().enumerate() {
-            let scored: Vec<usize> = members.iter().copied().filter(|&i| value(i, c).is_some()).collect();
-            let labels: Vec<&Target> = scored.iter().map(|&i| target(i)).collect();
-            let values: Vec<&Value> = scored.iter().filter_map(|&i| value(i, c)).collect();
+            let (labels, values) = scored(members, c, &target, &value);
             for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
                 out.push((format!("{}{suffix}", spec.key(metric.id())), metric.compute(&labels, &values)));
             }
@@ -457,6 +531,24 @@ fn totals_over<'a>(
         metrics(&members, &format!("_{name}"), &mut out);
     }
     out
+}
+
+/// The targets and values of chain `c` over the samples `members` that it scored: what a
+/// metric is computed on.
+fn scored<'a>(
+    members: &[usize],
+    c: usize,
+    target: &impl Fn(usize) -> &'a Target,
+    value: &impl Fn(usize, usize) -> Option<&'a Value>,
+) -> (Vec<&'a Target>, Vec<&'a Value>) {
+    let (mut labels, mut values) = (Vec::with_capacity(members.len()), Vec::with_capacity(members.len()));
+    for &i in members {
+        if let Some(v) = value(i, c) {
+            labels.push(target(i));
+            values.push(v);
+        }
+    }
+    (labels, values)
 }
 
 /// Python's truthiness of a JSON value (for dropping an all-falsy `label` column).

@@ -44,12 +44,12 @@ impl Value {
         }
     }
 
-    /// The value as text (numbers in Python's `str()` form).
-    pub fn as_text(&self) -> String {
+    /// The value as text (numbers in Python's `str()` form); a text is borrowed, not copied.
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => crate::sample::python_float(*f),
-            Value::Text(s) => s.clone(),
+            Value::Int(i) => i.to_string().into(),
+            Value::Float(f) => crate::sample::python_float(*f).into(),
+            Value::Text(s) => s.as_str().into(),
         }
     }
 

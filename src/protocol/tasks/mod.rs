@@ -20,6 +20,7 @@ use serde_json::{Map, Value as Json};
 use crate::core::Need;
 use crate::data::unrelated::{Pools, Unrelated, draw};
 use crate::data::{DataDir, DataError, LoadLog};
+use crate::protocol::scoring::chain::SplitTable;
 use crate::protocol::scoring::{Chain, SampleScore, SplitScores};
 use crate::sample::{ImageRef, Sample, SplitBuilder, Target};
 
@@ -276,31 +277,40 @@ pub struct TaskResults<'a> {
     splits: BTreeMap<&'a str, SplitView<'a>>,
 }
 
+/// A split's samples in a (re)sample. Its totals are computed key by key as the formula asks
+/// for them: a bootstrap replicate reads a few of the many a split has.
 #[derive(Debug)]
 struct SplitView<'a> {
-    scores: &'a SplitScores,
+    table: std::borrow::Cow<'a, SplitTable<'a>>,
     indices: Vec<usize>,
-    totals: BTreeMap<String, Option<f64>>,
 }
 
 impl<'a> TaskResults<'a> {
     /// Results over all samples of these splits.
     pub fn new(splits: &'a [SplitScores]) -> TaskResults<'a> {
-        TaskResults::resampled(splits, |_| None)
-    }
-
-    /// Results over a resample: `pick(split)` gives the sample indices (repeats allowed), or
-    /// `None` for all samples.
-    pub fn resampled(
-        splits: &'a [SplitScores],
-        mut pick: impl FnMut(&SplitScores) -> Option<Vec<usize>>,
-    ) -> TaskResults<'a> {
         let splits = splits
             .iter()
             .map(|s| {
+                let (table, indices) =
+                    (std::borrow::Cow::Owned(SplitTable::new(s)), (0..s.samples.len()).collect());
+                (s.split.as_str(), SplitView { table, indices })
+            })
+            .collect();
+        TaskResults { splits }
+    }
+
+    /// Results over a resample of the splits of these tables (made once for all resamples):
+    /// `pick(split)` gives the sample indices (repeats allowed), or `None` for all samples.
+    pub fn resampled(
+        tables: &'a [SplitTable<'a>],
+        mut pick: impl FnMut(&SplitScores) -> Option<Vec<usize>>,
+    ) -> TaskResults<'a> {
+        let splits = tables
+            .iter()
+            .map(|t| {
+                let s = t.scores;
                 let indices = pick(s).unwrap_or_else(|| (0..s.samples.len()).collect());
-                let totals = s.totals(Some(&indices)).into_iter().collect();
-                (s.split.as_str(), SplitView { scores: s, indices, totals })
+                (s.split.as_str(), SplitView { table: std::borrow::Cow::Borrowed(t), indices })
             })
             .collect();
         TaskResults { splits }
@@ -313,8 +323,8 @@ impl<'a> TaskResults<'a> {
     /// A `total_results` number of a split.
     pub fn metric(&self, split: &str, key: &str) -> Num {
         let view = self.view(split)?;
-        match view.totals.get(key) {
-            Some(Some(v)) => Ok(*v),
+        match view.table.total(key, &view.indices) {
+            Some(Some(v)) => Ok(v),
             Some(None) => Err(self.why_null(view, key)),
             None => Err(Missing(format!("{split}: no result `{key}`"))),
         }
@@ -322,27 +332,28 @@ impl<'a> TaskResults<'a> {
 
     fn why_null(&self, view: &SplitView, key: &str) -> Missing {
         let prefix = key.split(':').next().unwrap_or_default();
-        if let Some(c) = view.scores.chain(prefix) {
+        if let Some(c) = view.table.scores.chain(prefix) {
             let unconfigured = view.indices.iter().find_map(|&i| {
-                let s = &view.scores.samples[i];
+                let s = &view.table.scores.samples[i];
                 s.steps.get(c)?.iter().find_map(|r| r.as_ref().err().filter(|u| u.is_unconfigured()))
             });
             if let Some(u) = unconfigured {
                 return Missing(u.reason.clone());
             }
         }
-        Missing(format!("{}: `{key}` is undefined (no scored sample)", view.scores.split))
+        Missing(format!("{}: `{key}` is undefined (no scored sample)", view.table.scores.split))
     }
 
     /// The samples of a split in this (re)sample, for formulas that read per-sample values.
     pub fn samples(&self, split: &str) -> Result<Vec<&'a SampleScore>, Missing> {
         let view = self.view(split)?;
-        Ok(view.indices.iter().map(|&i| &view.scores.samples[i]).collect())
+        Ok(view.indices.iter().map(|&i| &view.table.scores.samples[i]).collect())
     }
 
     /// The index of a chain of a split.
     pub fn chain(&self, split: &str, prefix: &str) -> Result<usize, Missing> {
         self.view(split)?
+            .table
             .scores
             .chain(prefix)
             .ok_or_else(|| Missing(format!("{split}: no evaluator chain `{prefix}`")))
@@ -354,7 +365,7 @@ impl<'a> TaskResults<'a> {
             return Missing(format!("split {split} was not run"));
         };
         let reason = view.indices.iter().find_map(|&i| {
-            view.scores.samples[i].steps.get(chain)?.last()?.as_ref().err().map(|u| u.reason.clone())
+            view.table.scores.samples[i].steps.get(chain)?.last()?.as_ref().err().map(|u| u.reason.clone())
         });
         Missing(reason.unwrap_or_else(|| format!("{split}: no scored sample")))
     }
