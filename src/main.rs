@@ -452,11 +452,6 @@ mod code {
     pub const INTERRUPTED: i32 = 130;
 }
 
-/// Every allocation of the command goes through mimalloc: a run and a rescoring make millions of
-/// small strings and maps, where the system allocator spent a third of the CPU time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     #[cfg(feature = "local")]
     use_every_core_for_classifiers();

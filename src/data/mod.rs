@@ -14,7 +14,7 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -203,6 +203,9 @@ pub struct DataDir {
     real_root: PathBuf,
     /// The limits every image is checked against when it is opened.
     image_limits: ImageLimits,
+    /// The images opened so far, by the name the data gives: a task shows the same few
+    /// unrelated images to thousands of samples, each checked and hashed once.
+    images: Arc<Mutex<std::collections::HashMap<String, ImageRef>>>,
 }
 
 impl DataDir {
@@ -216,7 +219,7 @@ impl DataDir {
         };
         let root = if !looks_like_data(&root) && looks_like_data(&nested) { nested } else { root };
         let real_root = root.canonicalize().unwrap_or_else(|_| root.clone());
-        DataDir { root, real_root, image_limits: ImageLimits::default() }
+        DataDir { root, real_root, image_limits: ImageLimits::default(), images: Default::default() }
     }
 
     /// The limits images of this folder are opened within.
@@ -388,8 +391,15 @@ impl DataDir {
     /// Opens an image inside the data folder: hashes it, reads its type from its first bytes
     /// and its size from its header, which must be within the image limits.
     pub fn image(&self, rel: &str) -> Result<ImageRef, DataError> {
+        if let Some(known) = self.images.lock().ok().and_then(|known| known.get(rel).cloned()) {
+            return Ok(known);
+        }
         let path = self.resolve(rel)?;
-        image_ref(&path, &self.shown(rel), &self.image_limits)
+        let image = image_ref(&path, &self.shown(rel), &self.image_limits)?;
+        if let Ok(mut known) = self.images.lock() {
+            known.insert(rel.to_string(), image.clone());
+        }
+        Ok(image)
     }
 
     /// A path as shown to people: relative to the data folder.
