@@ -545,8 +545,9 @@ fn engine(store: Option<Arc<Store>>, online: bool, quiet: bool, secrets: &[Strin
 async fn run_command(args: RunArgs, quiet: bool) -> Result<i32> {
     let config = args.common.load()?;
     let format = args.format;
-    let dry_run = args.dry_run;
-    let plan = Plan::new(Request::Run(Box::new(run_options(args))), &config)?;
+    let options = run_options(args);
+    let dry_run = options.dry_run;
+    let plan = Plan::new(Request::Run(Box::new(options)), &config)?;
     if dry_run {
         return dry_run_command(plan, format).await;
     }
@@ -612,6 +613,7 @@ async fn dry_run_command(plan: Plan, format: Format) -> Result<i32> {
 fn run_options(args: RunArgs) -> RunOptions {
     RunOptions {
         models: args.models,
+        dry_run: args.dry_run,
         base_url: args.base_url.first().cloned(),
         base_urls: if args.base_url.len() > 1 { args.base_url } else { Vec::new() },
         judge: args.judge,

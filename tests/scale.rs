@@ -134,3 +134,31 @@ async fn a_dry_run_counts_what_the_store_lacks_prices_it_and_sends_nothing() {
     assert_eq!(again["input_tokens"], 0);
     assert_eq!(fake.answered.load(Ordering::SeqCst), sent, "the dry run sent nothing");
 }
+
+#[test]
+fn a_dry_run_of_a_hosted_api_needs_no_key_where_the_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    common::write_r3(&data, 2);
+    let data_arg = data.to_str().unwrap();
+    let command = |dry: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_multitrust"));
+        c.current_dir(dir).env_remove("OPENAI_API_KEY").env_remove("MULTITRUST_CONFIG");
+        c.args(["run", "-m", "openai:gpt-4o", "-t", "R3", "--data", data_arg, "--out", "run"]);
+        if dry {
+            c.args(["--dry-run", "--format", "json"]);
+        }
+        c.output().unwrap()
+    };
+    // The plan is made and priced without the key: nothing is sent.
+    let plan = command(true);
+    ok(&plan);
+    let calls: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(calls[0]["requests"], 2 * 3 * 5, "2 sentences × 3 categories × 5 splits: {calls}");
+    assert_eq!(calls[0]["lacking"], calls[0]["requests"]);
+    // Sending needs it, and says which variable to set.
+    let run = command(false);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("no API key; set OPENAI_API_KEY"));
+}

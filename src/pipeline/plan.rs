@@ -32,6 +32,8 @@ pub const DEFAULT_MODELS: [&str; 4] =
 pub struct RunOptions {
     /// Profile names or `PROVIDER:MODEL`; the four baselines when empty.
     pub models: Vec<String>,
+    /// Only the plan is wanted (`--dry-run`): nothing is sent, so no API key is required.
+    pub dry_run: bool,
     /// Base URL for `PROVIDER:MODEL` models.
     pub base_url: Option<String>,
     /// Replicas of PROVIDER:MODEL models (`--base-url` given more than once), the first
@@ -283,15 +285,19 @@ impl Plan {
                 }
                 p.concurrency = Some(c);
             }
-            p.check_key()?;
+            if !o.dry_run {
+                p.check_key()?;
+            }
             profiles.push(p);
         }
         let mut known = profiles.clone();
         let models = unique_models(profiles)?;
-        let judge = judge(config, o.judge.as_ref(), o.judge_base_url.as_deref(), true)?;
+        let judge = judge(config, o.judge.as_ref(), o.judge_base_url.as_deref(), !o.dry_run)?;
         known.extend(judge.as_ref().map(|(p, _)| p.clone()));
         let classifiers = ClassifierSet::from_config(&config.classifiers)?;
-        classifiers.check_keys()?;
+        if !o.dry_run {
+            classifiers.check_keys()?;
+        }
         let guard = guard(config, &o, &classifiers, &mut known)?;
         let max_unscorable = o.max_unscorable.unwrap_or(config.run.max_unscorable);
         check_share(max_unscorable)?;
@@ -614,7 +620,9 @@ fn guard(
         return Ok(Some(Guard::Moderation(m.clone())));
     }
     let profile = config.resolve_model(spec, o.guard_base_url.as_deref())?;
-    profile.check_key()?;
+    if !o.dry_run {
+        profile.check_key()?;
+    }
     if profile.is_baseline() {
         return Err(PipelineError::Usage(format!("--guard {spec}: a baseline cannot be a guard")));
     }
