@@ -432,19 +432,10 @@ impl SplitBuilder {
 }
 
 fn content_hash(message: &Message, target: &Target) -> String {
-    // The JSON goes to one reused buffer and is hashed in one call: the serializer's many
-    // small writes cost more than the hashing when each goes to the hasher.
-    thread_local! {
-        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    JSON.with_borrow_mut(|json| {
-        json.clear();
-        let _ = serde_json::to_writer(&mut *json, message);
-        let _ = serde_json::to_writer(&mut *json, target);
-        let mut hasher = Sha256Writer::default();
-        hasher.update(json);
-        hasher.hex()
-    })
+    let mut hasher = Sha256Writer::default();
+    let _ = serde_json::to_writer(&mut hasher, message);
+    let _ = serde_json::to_writer(&mut hasher, target);
+    hasher.hex()
 }
 
 /// Builds an `extra` map from key/value pairs.

@@ -230,6 +230,8 @@ impl DataDir {
     /// The same folder with other image limits.
     pub fn with_image_limits(mut self, limits: ImageLimits) -> DataDir {
         self.image_limits = limits;
+        // Images opened under other limits are checked again under these.
+        self.images = Default::default();
         self
     }
 
@@ -626,6 +628,21 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_is_opened_once_and_checked_again_under_other_limits() {
+        let tmp = tempfile::tempdir().unwrap();
+        image::RgbImage::new(40, 30).save(tmp.path().join("a.png")).unwrap();
+        let dir = DataDir::new(tmp.path());
+        let first = dir.image("a.png").unwrap();
+        // Gone from the disk, it is still known to this folder (opened once).
+        std::fs::remove_file(tmp.path().join("a.png")).unwrap();
+        assert_eq!(dir.image("a.png").unwrap().sha256, first.sha256);
+        // Under tighter limits it is opened and checked again.
+        let strict = dir.clone().with_image_limits(ImageLimits { max_side: 20, ..ImageLimits::default() });
+        image::RgbImage::new(40, 30).save(tmp.path().join("a.png")).unwrap();
+        assert!(matches!(strict.image("a.png"), Err(DataError::Image { .. })));
+    }
 
     #[test]
     fn resolve_refuses_to_leave_the_data_folder() {

@@ -403,11 +403,7 @@ impl<'a> SplitTable<'a> {
         for subset in std::iter::once(None).chain(names.into_iter().map(Some)) {
             for (c, spec) in scores.chains.iter().enumerate() {
                 for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
-                    let key = match subset {
-                        None => spec.key(metric.id()),
-                        Some(name) => format!("{}_{name}", spec.key(metric.id())),
-                    };
-                    keys.insert(key, (c, metric, subset));
+                    keys.insert(total_key(spec, metric, subset), (c, metric, subset));
                 }
             }
         }
@@ -419,17 +415,15 @@ impl<'a> SplitTable<'a> {
     /// belongs to has none).
     pub fn total(&self, key: &str, indices: &[usize]) -> Option<Option<f64>> {
         let &(c, metric, subset) = self.keys.get(key)?;
-        let finals = &self.finals[c];
-        let (mut labels, mut values) = (Vec::with_capacity(indices.len()), Vec::with_capacity(indices.len()));
-        let mut members = 0;
-        for &i in indices.iter().filter(|&&i| subset.is_none() || self.subsets[i] == subset) {
-            members += 1;
-            if let Some(v) = finals[i] {
-                labels.push(self.targets[i]);
-                values.push(v);
-            }
+        let members: std::borrow::Cow<[usize]> = match subset {
+            None => indices.into(),
+            Some(_) => indices.iter().copied().filter(|&i| self.subsets[i] == subset).collect(),
+        };
+        if members.is_empty() && subset.is_some() {
+            return None;
         }
-        (subset.is_none() || members > 0).then(|| metric.compute(&labels, &values))
+        let (labels, values) = scored(&members, c, &|i| self.targets[i], &|i, c| self.finals[c][i]);
+        Some(metric.compute(&labels, &values))
     }
 }
 
@@ -515,22 +509,31 @@ fn totals_over<'a>(
     target: impl Fn(usize) -> &'a Target,
     value: impl Fn(usize, usize) -> Option<&'a Value>,
 ) -> Vec<(String, Option<f64>)> {
-    let metrics = |members: &[usize], suffix: &str, out: &mut Vec<(String, Option<f64>)>| {
+    let metrics = |members: &[usize], subset: Option<&str>, out: &mut Vec<(String, Option<f64>)>| {
         for (c, spec) in chains.iter().enumerate() {
             let (labels, values) = scored(members, c, &target, &value);
             for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
-                out.push((format!("{}{suffix}", spec.key(metric.id())), metric.compute(&labels, &values)));
+                out.push((total_key(spec, metric, subset), metric.compute(&labels, &values)));
             }
         }
     };
     let mut out = Vec::new();
-    metrics(idx, "", &mut out);
+    metrics(idx, None, &mut out);
     let names: BTreeSet<&str> = idx.iter().filter_map(|&i| subset(i)).collect();
     for name in names {
         let members: Vec<usize> = idx.iter().copied().filter(|&i| subset(i) == Some(name)).collect();
-        metrics(&members, &format!("_{name}"), &mut out);
+        metrics(&members, Some(name), &mut out);
     }
     out
+}
+
+/// The key of a `total_results` entry: the chain's key of the metric, with `_SUBSET` for a
+/// subset's.
+fn total_key(spec: &ChainSpec, metric: &Metric, subset: Option<&str>) -> String {
+    match subset {
+        None => spec.key(metric.id()),
+        Some(name) => format!("{}_{name}", spec.key(metric.id())),
+    }
 }
 
 /// The targets and values of chain `c` over the samples `members` that it scored: what a
