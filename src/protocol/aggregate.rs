@@ -26,7 +26,7 @@ use crate::core::ScorerProfile;
 use crate::core::rng::Rng;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::chain::SplitTable;
-use crate::protocol::tasks::{SubAspect, Task, TaskResults, TaskScore};
+use crate::protocol::tasks::{self, SubAspect, Task, TaskResults, TaskScore};
 
 /// How many bootstrap replicates by default.
 pub const DEFAULT_REPLICATES: usize = 1000;
@@ -76,6 +76,12 @@ pub struct TaskSummary {
     /// The bootstrap replicate values (not written out).
     #[serde(skip)]
     pub replicates: Vec<Option<f64>>,
+    /// The score script's numbers in each bootstrap replicate, for the splits of the task's
+    /// cross-modal pairs only ([`tasks::cross_modal_pairs`]): split → name → one value per
+    /// replicate, drawn with the task's interval (not written out). The report's text-only
+    /// against image intervals read them.
+    #[serde(skip)]
+    pub paired_replicates: BTreeMap<String, BTreeMap<String, Vec<Option<f64>>>>,
 }
 
 /// A sub-aspect or overall score.
@@ -176,8 +182,26 @@ pub fn task_summary(
         Some(Err(m)) => (None, Some(m.0)),
         None => (None, Some("no score".into())),
     };
-    let replicate_values =
-        if score.is_some() { bootstrap(task, splits, seed, replicates) } else { Vec::new() };
+    let drawn = if score.is_some() { bootstrap_scores(task, splits, seed, replicates) } else { Vec::new() };
+    let replicate_values: Vec<Option<f64>> =
+        drawn.iter().map(|s| s.value.clone().and_then(Result::ok)).collect();
+    let paired: BTreeSet<&str> = tasks::cross_modal_pairs(info.splits)
+        .into_iter()
+        .flat_map(|(text, variant)| [text, variant])
+        .collect();
+    let paired_replicates = if drawn.is_empty() {
+        BTreeMap::new()
+    } else {
+        let of = |split: &str, name: &str| -> Vec<Option<f64>> {
+            drawn.iter().map(|s| s.parts.get(split).and_then(|p| p.get(name)).copied().flatten()).collect()
+        };
+        scored
+            .parts
+            .iter()
+            .filter(|(split, _)| paired.contains(split.as_str()))
+            .map(|(split, names)| (split.clone(), names.keys().map(|n| (n.clone(), of(split, n))).collect()))
+            .collect()
+    };
     let samples: usize = splits.iter().map(|s| s.samples.len()).sum();
     let unscorable: usize =
         splits.iter().map(|s| s.samples.iter().filter(|x| x.failure().is_some()).count()).sum();
@@ -198,6 +222,7 @@ pub fn task_summary(
         scored_by: BTreeMap::new(),
         splits: scored.parts,
         replicates: replicate_values,
+        paired_replicates,
     }
 }
 
@@ -569,6 +594,7 @@ mod tests {
             scored_by: BTreeMap::new(),
             splits: BTreeMap::new(),
             replicates: vec![],
+            paired_replicates: BTreeMap::new(),
         }
     }
 

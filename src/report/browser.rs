@@ -238,15 +238,22 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>) -> Vec<String>
         .collect()
 }
 
-/// A JPEG thumbnail (longest side [`THUMBNAIL_SIDE`]) of an image file; none for a file that
-/// is not an image, larger than 64 MiB, or beyond the default decoding limits.
+/// A JPEG thumbnail (longest side at most [`THUMBNAIL_SIDE`]; a smaller image keeps its size) of
+/// an image file; none for a file that is not an image, larger than 64 MiB, or beyond the default
+/// decoding limits.
 pub fn thumbnail_jpeg(path: &Path) -> Option<Vec<u8>> {
     if std::fs::metadata(path).ok()?.len() > 64 << 20 {
         return None;
     }
     let bytes = std::fs::read(path).ok()?;
     let img = crate::data::decode_image(&bytes, &crate::core::ImageLimits::default()).ok()?;
-    let small = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
+    // An image already within the side is kept at its size: scaling it up costs nine times the
+    // pixels to encode and shows nothing more (the page sizes thumbnails itself).
+    let small = if img.width().max(img.height()) <= THUMBNAIL_SIDE {
+        img.to_rgb8()
+    } else {
+        img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8()
+    };
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&small).ok()?;
     Some(out)
@@ -287,5 +294,21 @@ mod tests {
         let root = Path::new("/data");
         assert_eq!(on_disk(Path::new("/nowhere/x.png"), "data/../../etc/passwd", root), PathBuf::new());
         assert_eq!(on_disk(Path::new("/nowhere/x.png"), "data/img/x.png", root), root.join("img/x.png"));
+    }
+
+    #[test]
+    fn a_thumbnail_shrinks_a_large_image_and_keeps_a_small_one_at_its_size() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let side = |w: u32, h: u32| {
+            let path = dir.path().join(format!("{w}x{h}.png"));
+            image::RgbImage::from_pixel(w, h, image::Rgb([200, 40, 10])).save(&path).expect("the image");
+            let jpeg = thumbnail_jpeg(&path).expect("a thumbnail");
+            let small = image::load_from_memory(&jpeg).expect("a JPEG");
+            (small.width(), small.height())
+        };
+        assert_eq!(side(400, 200), (THUMBNAIL_SIDE, THUMBNAIL_SIDE / 2));
+        assert_eq!(side(32, 20), (32, 20));
+        assert_eq!(side(THUMBNAIL_SIDE, 10), (THUMBNAIL_SIDE, 10));
+        assert_eq!(thumbnail_jpeg(&dir.path().join("absent.png")), None);
     }
 }

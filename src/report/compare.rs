@@ -5,7 +5,7 @@
 //! report`). Paired differences resample the shared records with the same draws for both
 //! models, so their intervals account for the pairing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Serialize;
@@ -15,7 +15,7 @@ use crate::pipeline::{ModelRecord, RunRecord};
 use crate::protocol::aggregate::{self, ModelSummary};
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::rules::strict_refusals;
-use crate::protocol::tasks::{self, Pairing, Task};
+use crate::protocol::tasks::{self, Task};
 
 /// One model of one run.
 #[derive(Debug)]
@@ -275,65 +275,41 @@ pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
     for m in &runs.models {
         for summary in &m.summary.tasks {
             let Some(task) = runs.tasks.iter().find(|t| t.info().id == summary.id) else { continue };
-            let splits = task.info().splits;
-            let family = |text: &str| text.rsplit_once('-').map(|(head, _)| head).unwrap_or(text).to_string();
-            let texts: Vec<&str> = splits.iter().copied().filter(|s| text_only(s)).collect();
-            if texts.is_empty() {
-                continue;
-            }
-            // The score-script numbers of each bootstrap replicate, in the same draws as the
-            // task's interval (the run's seed); only the task's text-only and variant numbers
-            // are kept, one task at a time.
-            // (A task without a score has no interval; its numbers are still compared.)
-            let replicates: Vec<BTreeMap<String, BTreeMap<String, Option<f64>>>> = if summary.score.is_some()
-            {
-                aggregate::bootstrap_scores(task.as_ref(), &m.splits(&summary.id), runs.seed, runs.replicates)
-                    .into_iter()
-                    .map(|s| s.parts)
-                    .collect()
-            } else {
-                Vec::new()
+            // Each replicate's number, drawn with the task's interval (the run's seed; a task
+            // without a score has none, and its numbers are still compared).
+            let drawn = |split: &str, metric: &str| {
+                summary
+                    .paired_replicates
+                    .get(split)
+                    .and_then(|p| p.get(metric))
+                    .map_or(&[][..], Vec::as_slice)
             };
-            for text in &texts {
-                let Some(text_parts) = summary.splits.get(*text) else { continue };
+            for (text, split) in tasks::cross_modal_pairs(task.info().splits) {
+                let Some(text_parts) = summary.splits.get(text) else { continue };
                 let Some((metric, Some(text_value))) = text_parts.iter().next().map(|(k, v)| (k.clone(), *v))
                 else {
                     continue;
                 };
-                let own = family(text);
-                // The variants of this set: not text-only, and of no longer set's prefix.
-                let variants = splits.iter().filter(|s| {
-                    !text_only(s)
-                        && s.starts_with(&format!("{own}-"))
-                        && !texts.iter().any(|t| {
-                            let other = family(t);
-                            other.len() > own.len() && s.starts_with(&format!("{other}-"))
-                        })
+                let Some(Some(v)) = summary.splits.get(split).and_then(|p| p.get(&metric)) else {
+                    continue;
+                };
+                let diffs: Vec<Option<f64>> = drawn(split, &metric)
+                    .iter()
+                    .zip(drawn(text, &metric))
+                    .map(|(v, t)| Some((*v)? - (*t)?))
+                    .collect();
+                let ci = aggregate::interval(&diffs);
+                out.push(CrossModal {
+                    model: label(m, runs),
+                    task: task.info().id.to_string(),
+                    metric: metric.clone(),
+                    text_split: text.to_string(),
+                    text_value,
+                    split: split.to_string(),
+                    delta: v - text_value,
+                    ci,
+                    changed: excludes_zero(ci),
                 });
-                for split in variants {
-                    let Some(Some(v)) = summary.splits.get(*split).and_then(|p| p.get(&metric)) else {
-                        continue;
-                    };
-                    let number = |parts: &BTreeMap<String, BTreeMap<String, Option<f64>>>, s: &str| {
-                        parts.get(s).and_then(|p| p.get(&metric)).copied().flatten()
-                    };
-                    let diffs: Vec<Option<f64>> = replicates
-                        .iter()
-                        .map(|parts| Some(number(parts, split)? - number(parts, text)?))
-                        .collect();
-                    let ci = aggregate::interval(&diffs);
-                    out.push(CrossModal {
-                        model: label(m, runs),
-                        task: task.info().id.to_string(),
-                        metric: metric.clone(),
-                        text_split: text.to_string(),
-                        text_value,
-                        split: split.to_string(),
-                        delta: v - text_value,
-                        ci,
-                        changed: excludes_zero(ci),
-                    });
-                }
             }
         }
     }
@@ -344,10 +320,6 @@ pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
 /// differences that are all zero up to 1e-9 does not).
 pub fn excludes_zero(ci: Option<[f64; 2]>) -> bool {
     ci.is_some_and(|[lo, hi]| lo > 1e-9 || hi < -1e-9)
-}
-
-fn text_only(split: &str) -> bool {
-    Pairing::of(split) == Pairing::Text || split.ends_with("-none")
 }
 
 /// A model's refusal rate against its truthfulness accuracy.

@@ -182,6 +182,7 @@ fn not_run(task: &dyn crate::protocol::tasks::Task) -> TaskSummary {
         scored_by: BTreeMap::new(),
         splits: BTreeMap::new(),
         replicates: Vec::new(),
+        paired_replicates: BTreeMap::new(),
     }
 }
 

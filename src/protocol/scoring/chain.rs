@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::Value;
 use super::classifier::Classifier;
 use super::judge::{Expect, Judge, JudgeScore, JudgeTrace};
-use super::metrics::{Metric, json_number};
+use super::metrics::{Cell, Metric, json_number};
 use super::rules::{self, MatchAndScore};
 use crate::core::{Need, Unscorable};
 use crate::sample::{LogContent, Target};
@@ -376,54 +376,66 @@ impl serde::Serialize for ResultRow<'_> {
     }
 }
 
-/// What the totals of a split read of its samples, gathered once into flat columns, with the
-/// key of every entry [`SplitScores::totals`] can have: a score formula reads a few keys of
-/// each bootstrap resample, and each is computed alone from these columns.
+/// What the totals of a split read of its samples, worked out once: for each scalar metric of
+/// each chain, a column of every sample's [`Cell`] (`None` where the chain did not score it),
+/// and each sample's subset, with the key of every entry [`SplitScores::totals`] can have. A
+/// score formula reads a few keys of each bootstrap resample, and each is computed alone from
+/// these columns, with no allocation.
 #[derive(Debug, Clone)]
 pub struct SplitTable<'a> {
     /// The split.
     pub scores: &'a SplitScores,
-    targets: Vec<&'a Target>,
-    subsets: Vec<Option<&'a str>>,
-    /// Each chain's final value of each sample (`None` when not scored).
-    finals: Vec<Vec<Option<&'a Value>>>,
-    /// The totals' keys: the chain, the metric, and the subset of a per-subset entry.
-    keys: std::collections::HashMap<String, (usize, &'a Metric, Option<&'a str>)>,
+    /// Each sample's subset, as an index into the subset names (sorted).
+    subsets: Vec<Option<u32>>,
+    /// `columns[c]`: the cells of one metric of one chain, for every sample.
+    columns: Vec<Vec<Option<Cell>>>,
+    /// The totals' keys: the column, its metric, and the subset of a per-subset entry.
+    keys: std::collections::HashMap<String, (usize, &'a Metric, Option<u32>)>,
 }
 
 impl<'a> SplitTable<'a> {
     /// The columns and keys of a split.
     pub fn new(scores: &'a SplitScores) -> SplitTable<'a> {
         let samples = &scores.samples;
-        let finals = (0..scores.chains.len()).map(|c| samples.iter().map(|s| s.value(c)).collect()).collect();
-        let subsets: Vec<Option<&str>> = samples.iter().map(|s| s.subset.as_deref()).collect();
-        let names: BTreeSet<&str> = subsets.iter().flatten().copied().collect();
-        let mut keys = std::collections::HashMap::new();
-        // In the totals' order: a later entry with the same key replaces an earlier one.
-        for subset in std::iter::once(None).chain(names.into_iter().map(Some)) {
-            for (c, spec) in scores.chains.iter().enumerate() {
-                for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
-                    keys.insert(total_key(spec, metric, subset), (c, metric, subset));
-                }
+        let names: Vec<&str> =
+            samples.iter().filter_map(|s| s.subset.as_deref()).collect::<BTreeSet<_>>().into_iter().collect();
+        let subsets = samples
+            .iter()
+            .map(|s| s.subset.as_deref().and_then(|n| names.binary_search(&n).ok()).map(|at| at as u32))
+            .collect();
+        // Each scalar metric of each chain, with its column.
+        let mut columns = Vec::new();
+        let mut scalars = Vec::new();
+        for (c, spec) in scores.chains.iter().enumerate() {
+            for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
+                scalars.push((spec, metric, columns.len()));
+                columns.push(
+                    samples.iter().map(|s| s.value(c).map(|v| Cell::new(metric, &s.target, v))).collect(),
+                );
             }
         }
-        SplitTable { scores, targets: samples.iter().map(|s| &s.target).collect(), subsets, finals, keys }
+        let mut keys = std::collections::HashMap::new();
+        // In the totals' order: a later entry with the same key replaces an earlier one.
+        for subset in std::iter::once(None).chain((0..names.len()).map(Some)) {
+            for &(spec, metric, column) in &scalars {
+                let key = total_key(spec, metric, subset.map(|at| names[at]));
+                keys.insert(key, (column, metric, subset.map(|at| at as u32)));
+            }
+        }
+        SplitTable { scores, subsets, columns, keys }
     }
 
     /// The entry `key` of [`SplitScores::totals`] over the samples `indices` (repeats
     /// allowed): `None` when the totals have no such key there (a subset none of the samples
     /// belongs to has none).
     pub fn total(&self, key: &str, indices: &[usize]) -> Option<Option<f64>> {
-        let &(c, metric, subset) = self.keys.get(key)?;
-        let members: std::borrow::Cow<[usize]> = match subset {
-            None => indices.into(),
-            Some(_) => indices.iter().copied().filter(|&i| self.subsets[i] == subset).collect(),
-        };
-        if members.is_empty() && subset.is_some() {
+        let &(column, metric, subset) = self.keys.get(key)?;
+        let members = indices.iter().copied().filter(move |&i| subset.is_none() || self.subsets[i] == subset);
+        if subset.is_some() && members.clone().next().is_none() {
             return None;
         }
-        let (labels, values) = scored(&members, c, &|i| self.targets[i], &|i, c| self.finals[c][i]);
-        Some(metric.compute(&labels, &values))
+        let column = &self.columns[column];
+        Some(metric.compute_cells(members.filter_map(|i| column[i])))
     }
 }
 

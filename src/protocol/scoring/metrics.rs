@@ -65,17 +65,44 @@ impl Metric {
 
     /// The metric over labels and predictions of the same length; `None` for NaN or a list.
     pub fn compute(&self, labels: &[&Target], preds: &[&Value]) -> Option<f64> {
-        let nums = || preds.iter().map(|p| p.as_f64()).collect::<Option<Vec<f64>>>();
+        self.compute_cells(labels.iter().zip(preds).map(|(l, p)| Cell::new(self, l, p)))
+    }
+
+    /// The metric over the cells of the scored samples, in order (what [`compute`] gives for
+    /// their labels and predictions; the bootstrap works the cells out once and reads them
+    /// in every resample without allocating). `cells` is walked twice for Pearson's r.
+    ///
+    /// [`compute`]: Metric::compute
+    pub fn compute_cells(&self, cells: impl Iterator<Item = Cell> + Clone) -> Option<f64> {
+        // The count and sum of the predictions; `None` when one is not a number.
+        let nums = || cells.clone().try_fold((0usize, 0.0f64), |(n, sum), c| Some((n + 1, sum + c.num?)));
         let result = match self {
             Metric::PredNoOp => return None,
-            Metric::PredSum => Some(nums()?.iter().sum()),
-            Metric::PredMean => mean(&nums()?),
-            Metric::Accuracy => {
-                let hits = labels.iter().zip(preds).filter(|(l, p)| same(l, p)).count();
-                ratio(hits, preds.len())
+            Metric::PredSum => Some(nums()?.1),
+            Metric::PredMean => match nums()? {
+                (0, _) => None,
+                (n, sum) => Some(sum / n as f64),
+            },
+            Metric::Accuracy | Metric::IouJudge => {
+                let (n, hits) = cells.fold((0, 0), |(n, h), c| (n + 1, h + usize::from(c.hit)));
+                match self {
+                    Metric::IouJudge if n == 0 => return None,
+                    Metric::IouJudge => Some(100.0 * hits as f64 / n as f64),
+                    _ => ratio(hits, n),
+                }
             }
             Metric::Precision | Metric::Recall | Metric::F1 => {
-                let c = confusion(labels, preds);
+                let mut c = Confusion { tp: 0.0, fp: 0.0, fn_: 0.0 };
+                for cell in cells {
+                    let truth = cell.label == Some(1.0);
+                    let guess = cell.num == Some(1.0);
+                    match (truth, guess) {
+                        (true, true) => c.tp += 1.0,
+                        (false, true) => c.fp += 1.0,
+                        (true, false) => c.fn_ += 1.0,
+                        (false, false) => {}
+                    }
+                }
                 Some(match self {
                     Metric::Precision => safe_div(c.tp, c.tp + c.fp),
                     Metric::Recall => safe_div(c.tp, c.tp + c.fn_),
@@ -83,51 +110,57 @@ impl Metric {
                 })
             }
             Metric::Pearson { nan_to_num } => {
-                let mut xs = Vec::new();
-                let mut ys = Vec::new();
-                for (l, p) in labels.iter().zip(preds) {
-                    let mut x = p.as_f64().unwrap_or(f64::NAN) as f32 as f64;
+                let points = cells.filter_map(|c| {
+                    let mut x = c.num.unwrap_or(f64::NAN) as f32 as f64;
                     if x.is_nan()
                         && let Some(r) = nan_to_num
                     {
                         x = *r;
                     }
-                    let y = l.as_f64().unwrap_or(f64::NAN) as f32 as f64;
-                    if !x.is_nan() {
-                        xs.push(x);
-                        ys.push(y);
-                    }
-                }
-                pearson(&xs, &ys)
+                    let y = c.label.unwrap_or(f64::NAN) as f32 as f64;
+                    (!x.is_nan()).then_some((x, y))
+                });
+                pearson_of(points)
             }
             Metric::Failure { fails_num } => {
-                let values = nums()?;
-                let n = values
-                    .iter()
-                    .filter(|v| if fails_num.is_nan() { v.is_nan() } else { *v == fails_num })
-                    .count();
-                ratio(n, values.len())
-            }
-            Metric::IouJudge => {
-                if preds.is_empty() {
-                    return None;
+                let (mut n, mut fails) = (0, 0);
+                for c in cells {
+                    let v = c.num?;
+                    n += 1;
+                    fails += usize::from(if fails_num.is_nan() { v.is_nan() } else { v == *fails_num });
                 }
-                let hits = labels
-                    .iter()
-                    .zip(preds)
-                    .filter(|(l, p)| {
-                        let gold = gold_box(l);
-                        let pred = parse_box(&p.as_text());
-                        match (gold, pred) {
-                            (Some(g), Some(b)) => iou(&g, &b) > 0.5,
-                            _ => false,
-                        }
-                    })
-                    .count();
-                Some(100.0 * hits as f64 / preds.len() as f64)
+                ratio(fails, n)
             }
         };
         result.filter(|v| !v.is_nan())
+    }
+}
+
+/// What a metric reads of one scored sample: its prediction and label as numbers, and whether
+/// it is a hit (the prediction equals the label, for accuracy; the predicted box overlaps the
+/// gold box by IoU > 0.5, for `iou_judge`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// The prediction as a number; `None` for a text.
+    pub num: Option<f64>,
+    /// The label as a number; `None` for a text or a list.
+    pub label: Option<f64>,
+    /// Whether the sample counts as a hit for the metric.
+    pub hit: bool,
+}
+
+impl Cell {
+    /// The cell of a sample for `metric` (the box is parsed only for `iou_judge`).
+    pub fn new(metric: &Metric, label: &Target, pred: &Value) -> Cell {
+        let hit = match metric {
+            Metric::Accuracy => same(label, pred),
+            Metric::IouJudge => match (gold_box(label), parse_box(&pred.as_text())) {
+                (Some(g), Some(b)) => iou(&g, &b) > 0.5,
+                _ => false,
+            },
+            _ => false,
+        };
+        Cell { num: pred.as_f64(), label: label.as_f64(), hit }
     }
 }
 
@@ -171,32 +204,21 @@ struct Confusion {
     fn_: f64,
 }
 
-fn confusion(labels: &[&Target], preds: &[&Value]) -> Confusion {
-    let mut c = Confusion { tp: 0.0, fp: 0.0, fn_: 0.0 };
-    for (l, p) in labels.iter().zip(preds) {
-        let truth = l.as_f64() == Some(1.0);
-        let guess = p.as_f64() == Some(1.0);
-        match (truth, guess) {
-            (true, true) => c.tp += 1.0,
-            (false, true) => c.fp += 1.0,
-            (true, false) => c.fn_ += 1.0,
-            (false, false) => {}
-        }
-    }
-    c
-}
-
 /// Pearson's r; NaN (`None`) with fewer than two points or a constant input.
 pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let n = xs.len().min(ys.len());
+    pearson_of(xs.iter().copied().zip(ys.iter().copied()))
+}
+
+/// Pearson's r of `(x, y)` points, walked twice (the means, then the sums of products).
+fn pearson_of(points: impl Iterator<Item = (f64, f64)> + Clone) -> Option<f64> {
+    let (n, sx, sy) = points.clone().fold((0usize, 0.0, 0.0), |(n, sx, sy), (x, y)| (n + 1, sx + x, sy + y));
     if n < 2 {
         return None;
     }
-    let mx = xs[..n].iter().sum::<f64>() / n as f64;
-    let my = ys[..n].iter().sum::<f64>() / n as f64;
+    let (mx, my) = (sx / n as f64, sy / n as f64);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for i in 0..n {
-        let (dx, dy) = (xs[i] - mx, ys[i] - my);
+    for (x, y) in points {
+        let (dx, dy) = (x - mx, y - my);
         sxy += dx * dy;
         sxx += dx * dx;
         syy += dy * dy;

@@ -499,6 +499,36 @@ impl Pairing {
     }
 }
 
+/// The cross-modal pairs of a task's splits, as (text-only split, image variant), in the
+/// splits' order. A task with two data sets (R6's `advglue` and `advglue-plus`) has a
+/// text-only split for each; a variant pairs with the text-only split of its own set (the
+/// longest shared prefix). A split is text only when it sends no image (`...-text`) or names
+/// none (`...-none`).
+pub fn cross_modal_pairs(splits: &[&'static str]) -> Vec<(&'static str, &'static str)> {
+    let text_only = |s: &str| Pairing::of(s) == Pairing::Text || s.ends_with("-none");
+    let family = |text: &'static str| text.rsplit_once('-').map_or(text, |(head, _)| head);
+    let texts: Vec<&'static str> = splits.iter().copied().filter(|s| text_only(s)).collect();
+    let mut pairs = Vec::new();
+    for &text in &texts {
+        let own = family(text);
+        // The variants of this set: not text-only, and of no longer set's prefix.
+        let of_set =
+            |s: &str, set: &str| s.len() > set.len() && s.starts_with(set) && s[set.len()..].starts_with('-');
+        for &split in splits {
+            if !text_only(split)
+                && of_set(split, own)
+                && !texts
+                    .iter()
+                    .map(|t| family(t))
+                    .any(|other| other.len() > own.len() && of_set(split, other))
+            {
+                pairs.push((text, split));
+            }
+        }
+    }
+    pairs
+}
+
 impl LoadContext {
     /// The image a sample at `position` of a split gets: none, its own (opened by `own`, only
     /// when needed), or a seeded draw from the unrelated pool.
@@ -538,5 +568,40 @@ impl LoadContext {
             Err(e) => return Err(e),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_variant_pairs_with_the_text_only_split_of_its_own_set() {
+        let r6 = [
+            "advglue-text",
+            "advglue-related-image",
+            "advglue-unrelated-image-color",
+            "advglue-plus-text",
+            "advglue-plus-related-image",
+        ];
+        assert_eq!(
+            cross_modal_pairs(&r6),
+            [
+                ("advglue-text", "advglue-related-image"),
+                ("advglue-text", "advglue-unrelated-image-color"),
+                ("advglue-plus-text", "advglue-plus-related-image"),
+            ]
+        );
+        let s3 = ["toxicity-prompt-text", "toxicity-prompt-unrelated", "toxicity-prompt-image"];
+        assert_eq!(
+            cross_modal_pairs(&s3),
+            [
+                ("toxicity-prompt-text", "toxicity-prompt-unrelated"),
+                ("toxicity-prompt-text", "toxicity-prompt-image")
+            ]
+        );
+        // `-none` names no image; a split of no text-only set pairs with nothing.
+        assert_eq!(cross_modal_pairs(&["x-none", "x-img", "y-img"]), [("x-none", "x-img")]);
+        assert!(cross_modal_pairs(&["vispr-recognition", "vizwiz-recognition"]).is_empty());
     }
 }
