@@ -226,6 +226,25 @@ pub(super) fn request(plan: &Plan, profile: &Profile, task: &dyn Task, sample: &
     }
 }
 
+/// Whether the store lacks the answer to any of these requests, looked up a few hundred at a
+/// time and stopping at the first that is lacking (a fresh run knows it at once; the whole
+/// lookup is the engine's, when it sends).
+async fn any_missing(
+    engine: &Engine,
+    service: &ChatService,
+    mut requests: impl Iterator<Item = ChatRequest>,
+) -> bool {
+    loop {
+        let chunk: Vec<ChatRequest> = requests.by_ref().take(256).collect();
+        if chunk.is_empty() {
+            return false;
+        }
+        if engine.missing(service, &chunk).await > 0 {
+            return true;
+        }
+    }
+}
+
 /// Checks every model endpoint that has something to send, before anything else is sent;
 /// gives each model what was found about images.
 async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Vec<Sight>, PipelineError> {
@@ -241,14 +260,15 @@ async fn preflight_all(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<
             continue;
         }
         let service = ChatService::from_profile(profile)?;
-        let requests: Vec<ChatRequest> = pending(plan, loaded.for_model(&m.info.name))
-            .map(|(task, sample)| request(plan, profile, task, sample))
-            .collect();
-        if engine.missing(&service, &requests).await == 0 {
+        let requests = || {
+            pending(plan, loaded.for_model(&m.info.name))
+                .map(|(task, sample)| request(plan, profile, task, sample))
+        };
+        if !any_missing(engine, &service, requests()).await {
             out.push(Sight::Unknown("every answer is stored".into()));
             continue;
         }
-        let images = requests.iter().any(|r| r.messages.iter().any(|m| m.images().next().is_some()));
+        let images = requests().any(|r| r.messages.iter().any(|m| m.images().next().is_some()));
         let mut probing = profile.clone();
         probing.max_attempts = Some(2);
         probing.batch = false;
@@ -493,7 +513,7 @@ fn summarize(
                 .map(|n| scorer.need_name(n).to_string())
                 .collect();
             needs.dedup();
-            let splits: Vec<SplitScores> = record.splits.iter().map(|s| s.scores.clone()).collect();
+            let splits: Vec<&SplitScores> = record.splits.iter().map(|s| &s.scores).collect();
             let mut summary =
                 aggregate::task_summary(task.as_ref(), &splits, plan.seed, plan.replicates, needs);
             if !task.needs().is_empty() {

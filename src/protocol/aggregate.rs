@@ -18,6 +18,7 @@
 //! sub-aspect or overall score computed from an incomplete set is marked `partial`: it is not
 //! comparable with complete scores or the published leaderboard.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -168,9 +169,9 @@ impl Cost {
 }
 
 /// Scores one task for one model, with its bootstrap interval.
-pub fn task_summary(
+pub fn task_summary<S: Borrow<SplitScores>>(
     task: &dyn Task,
-    splits: &[SplitScores],
+    splits: &[S],
     seed: u64,
     replicates: usize,
     needs: Vec<String>,
@@ -202,9 +203,9 @@ pub fn task_summary(
             .map(|(split, names)| (split.clone(), names.keys().map(|n| (n.clone(), of(split, n))).collect()))
             .collect()
     };
-    let samples: usize = splits.iter().map(|s| s.samples.len()).sum();
+    let samples: usize = splits.iter().map(|s| s.borrow().samples.len()).sum();
     let unscorable: usize =
-        splits.iter().map(|s| s.samples.iter().filter(|x| x.failure().is_some()).count()).sum();
+        splits.iter().map(|s| s.borrow().samples.iter().filter(|x| x.failure().is_some()).count()).sum();
     TaskSummary {
         id: info.id.to_string(),
         name: info.name.to_string(),
@@ -228,7 +229,12 @@ pub fn task_summary(
 
 /// The task score on `replicates` stratified cluster resamples (`None` where a resample has no
 /// score).
-pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates: usize) -> Vec<Option<f64>> {
+pub fn bootstrap<S: Borrow<SplitScores>>(
+    task: &dyn Task,
+    splits: &[S],
+    seed: u64,
+    replicates: usize,
+) -> Vec<Option<f64>> {
     bootstrap_scores(task, splits, seed, replicates)
         .into_iter()
         .map(|s| s.value.and_then(Result::ok))
@@ -238,12 +244,13 @@ pub fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates:
 /// The whole task score (value and score-script numbers) on `replicates` stratified cluster
 /// resamples. A record's samples are drawn together in every split it appears in, so numbers
 /// of two splits of one replicate are paired.
-pub fn bootstrap_scores(
+pub fn bootstrap_scores<S: Borrow<SplitScores>>(
     task: &dyn Task,
-    splits: &[SplitScores],
+    splits: &[S],
     seed: u64,
     replicates: usize,
 ) -> Vec<TaskScore> {
+    let splits: Vec<&SplitScores> = splits.iter().map(|s| s.borrow()).collect();
     // A record's samples, as (split, indices in the split).
     type Members = Vec<(usize, Vec<usize>)>;
     // The cells (split, subset) a record appears in.
@@ -289,7 +296,7 @@ pub fn bootstrap_scores(
                 .collect()
         })
         .collect();
-    let tables: Vec<SplitTable> = splits.iter().map(SplitTable::new).collect();
+    let tables: Vec<SplitTable> = splits.iter().map(|s| SplitTable::new(s)).collect();
     crate::core::parallel::map_indices(replicates, |b| {
         let mut rng = Rng::keyed(seed, &["bootstrap", id, &b.to_string()]);
         let mut picked: Vec<Vec<usize>> =

@@ -5,8 +5,8 @@
 //! Compact: every text (prompt, answer, evaluator values, split and sample ids) is stored once
 //! in `strings` and rows refer to it by index, so a prompt asked of twelve models costs one
 //! copy; each distinct image becomes one small JPEG thumbnail, however many samples show it.
-//! Thumbnails are made on all cores and kept in the run's `generated/thumbnails-96.txt`, so a second
-//! report of the same run decodes no image.
+//! Thumbnails are made on all cores (on one while `run` asks the models) and kept in the run's
+//! `generated/thumbnails-96.txt`, so a second report of the same run decodes no image.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -49,10 +49,35 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// The data as JSON that is safe inside a `<script>` element: every `<` is written as
-    /// `\u003c`, so no text can close the element or open a comment.
-    pub fn to_script_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c")
+    /// Writes the data as JSON that is safe inside a `<script>` element: every `<` is written
+    /// as `\u003c`, so no text can close the element or open a comment. (A `<` can only be
+    /// inside a JSON string, where `\u003c` reads back as the same character.) Streamed: the
+    /// document, tens of megabytes for a large run, is never held whole.
+    pub fn write_script_json(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(ScriptSafe(w), self).map_err(std::io::Error::other)
+    }
+}
+
+/// A writer that passes bytes on with every `<` written as `\u003c`.
+struct ScriptSafe<W>(W);
+
+impl<W: std::io::Write> std::io::Write for ScriptSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        for (i, part) in buf.split(|&b| b == b'<').enumerate() {
+            if i > 0 {
+                self.0.write_all(b"\\u003c")?;
+            }
+            self.0.write_all(part)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -150,7 +175,8 @@ pub fn gather(runs: &Runs) -> Browser {
         }
     }
     let cache = runs.models.first().map(|m| m.run.dir.join("generated"));
-    b.images = thumbnails(&images, cache.as_deref());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    b.images = thumbnails(&images, cache.as_deref(), cores);
     b
 }
 
@@ -165,9 +191,10 @@ pub fn images_of<'a>(samples: impl Iterator<Item = &'a Sample>) -> Vec<(String, 
 }
 
 /// Makes the thumbnails of these images into the run's cache (`generated_dir`) ahead of the
-/// report: `run` does it while the models are asked, so the report finds them made.
+/// report, on one thread: `run` does it while the models are asked (leaving the other cores to
+/// the engine and the store), so the report finds them made.
 pub fn prepare_thumbnails(images: &[(String, PathBuf)], generated_dir: &Path) {
-    thumbnails(images, Some(generated_dir));
+    thumbnails(images, Some(generated_dir), 1);
 }
 
 /// Where an image of a run lies on this machine: its recorded path, or its path shown to
@@ -183,12 +210,12 @@ fn on_disk(path: &Path, display: &str, data_root: &Path) -> PathBuf {
     data_root.join(rel)
 }
 
-/// One thumbnail per image, made on every core; an image that cannot be read gets an empty
-/// entry (the page then shows its sample without one). Thumbnails already made are read from
-/// the cache, one file in the run (`HASH BASE64` a line), and the new ones added to it: one
-/// file, not one per image, since creating thousands of small files at once costs more than
-/// making the thumbnails.
-fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>) -> Vec<String> {
+/// One thumbnail per image, made on up to `threads` threads; an image that cannot be read gets
+/// an empty entry (the page then shows its sample without one). Thumbnails already made are
+/// read from the cache, one file in the run (`HASH BASE64` a line), and the new ones added to
+/// it: one file, not one per image, since creating thousands of small files at once costs more
+/// than making the thumbnails.
+fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize) -> Vec<String> {
     if images.is_empty() {
         return Vec::new();
     }
@@ -200,7 +227,7 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>) -> Vec<String>
     let made: HashMap<&str, String> = if missing.is_empty() {
         HashMap::new()
     } else {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(missing.len());
+        let threads = threads.clamp(1, missing.len());
         let chunk = missing.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = missing
@@ -277,7 +304,9 @@ mod tests {
             strings: vec!["</script><!-- <img src=x onerror=alert(1)>".into()],
             ..Browser::default()
         };
-        let json = b.to_script_json();
+        let mut out = Vec::new();
+        b.write_script_json(&mut out).unwrap();
+        let json = String::from_utf8(out).unwrap();
         assert!(!json.contains('<'), "{json}");
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["strings"][0], "</script><!-- <img src=x onerror=alert(1)>");

@@ -28,14 +28,14 @@ pub struct RunModel<'a> {
     pub summary: &'a ModelSummary,
 }
 
-impl RunModel<'_> {
+impl<'a> RunModel<'a> {
     /// The model's per-split scores of a task (none when the task was not run).
-    pub fn splits(&self, task: &str) -> Vec<SplitScores> {
+    pub fn splits(&self, task: &str) -> Vec<&'a SplitScores> {
         self.record
             .tasks
             .iter()
             .filter(|t| t.id == task)
-            .flat_map(|t| t.splits.iter().map(|s| s.scores.clone()))
+            .flat_map(|t| t.splits.iter().map(|s| &s.scores))
             .collect()
     }
 }
@@ -225,7 +225,7 @@ fn profile(m: &RunModel) -> ScorerProfile {
 }
 
 /// The two models' splits restricted to the samples both answered (same ids), in the same order.
-fn shared(a: &[SplitScores], b: &[SplitScores]) -> (Vec<SplitScores>, Vec<SplitScores>) {
+fn shared(a: &[&SplitScores], b: &[&SplitScores]) -> (Vec<SplitScores>, Vec<SplitScores>) {
     let mut out_a = Vec::new();
     let mut out_b = Vec::new();
     for sa in a {
@@ -234,8 +234,10 @@ fn shared(a: &[SplitScores], b: &[SplitScores]) -> (Vec<SplitScores>, Vec<SplitS
         let keep: BTreeSet<&str> =
             sa.samples.iter().map(|s| s.id.as_str()).filter(|id| ids_b.contains(id)).collect();
         let restrict = |s: &SplitScores| SplitScores {
+            task: s.task.clone(),
+            split: s.split.clone(),
+            chains: s.chains.clone(),
             samples: s.samples.iter().filter(|x| keep.contains(x.id.as_str())).cloned().collect(),
-            ..s.clone()
         };
         out_a.push(restrict(sa));
         out_b.push(restrict(sb));

@@ -14,8 +14,27 @@ use super::svg::{self, Mark, Point, Row};
 /// The page template.
 pub const TEMPLATE: &str = include_str!("report.html");
 
-/// Renders the HTML report.
-pub fn render(page: &Page) -> Result<String, minijinja::Error> {
+/// Where the sample browser's data goes in the rendered page: a tag no escaped text can spell
+/// (every text from data or models has its `<` escaped), replaced as the page is written.
+const BROWSER_DATA: &str = "<multitrust-browser-data/>";
+
+/// Writes the HTML report: the page around the sample browser's data, which is streamed into
+/// its place (never held whole as text).
+pub fn write(page: &Page, w: &mut impl std::io::Write) -> Result<(), super::ReportError> {
+    let html = render(page).map_err(|e| super::ReportError::Template(e.to_string()))?;
+    let io = |e: std::io::Error| super::ReportError::Template(format!("writing the page: {e}"));
+    match html.split_once(BROWSER_DATA) {
+        Some((head, tail)) => {
+            w.write_all(head.as_bytes()).map_err(io)?;
+            page.browser.write_script_json(w).map_err(io)?;
+            w.write_all(tail.as_bytes()).map_err(io)
+        }
+        None => w.write_all(html.as_bytes()).map_err(io),
+    }
+}
+
+/// Renders the page, with [`BROWSER_DATA`] where the browser's data goes.
+fn render(page: &Page) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.add_filter("short", |s: String| short(&s));
@@ -53,8 +72,8 @@ pub fn render(page: &Page) -> Result<String, minijinja::Error> {
         page => Value::from(Serde(page)),
         runs => Value::from(page.runs.clone()),
         charts => Value::from(charts),
-        // Escaped for a script element by `to_script_json`.
-        browser_json => Value::from_safe_string(page.browser.to_script_json()),
+        // Put in place, escaped for a script element, by `write`.
+        browser_json => Value::from_safe_string(BROWSER_DATA.into()),
         browser_shown => page.browser.rows.len(),
         browser_total => page.browser.total,
     })

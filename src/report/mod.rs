@@ -83,6 +83,20 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     fs::rename(&tmp, path).map_err(|e| write_error(path, e))
 }
 
+/// Writes a file as [`atomic_write`] does, streamed through a buffer by `write`.
+fn atomic_write_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let tmp = temporary(path);
+    let file = fs::File::create(&tmp).map_err(|e| write_error(&tmp, e))?;
+    let mut w = BufWriter::new(file);
+    write(&mut w)?;
+    w.flush().map_err(|e| write_error(&tmp, e))?;
+    drop(w);
+    fs::rename(&tmp, path).map_err(|e| write_error(path, e))
+}
+
 fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
@@ -129,8 +143,7 @@ pub fn write_reports(records: &[RunRecord], out: &Path) -> Result<page::Page, Re
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     write_json(&out.join("summary.json"), &page)?;
     atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
-    let html = html::render(&page).map_err(|e| ReportError::Template(e.to_string()))?;
-    atomic_write(&out.join("report.html"), html.as_bytes())?;
+    atomic_write_with(&out.join("report.html"), |w| html::write(&page, w))?;
     Ok(page)
 }
 
@@ -200,21 +213,18 @@ pub fn sample_lines<'a>(
 /// Writes `samples.jsonl`: every sample of every model.
 pub fn write_samples(out: &Path, models: &[ModelRecord]) -> Result<(), ReportError> {
     let path = out.join("samples.jsonl");
-    let tmp = temporary(&path);
-    let file = fs::File::create(&tmp).map_err(|e| write_error(&tmp, e))?;
-    let mut w = BufWriter::new(file);
-    for model in models {
-        for split in model.tasks.iter().flat_map(|t| &t.splits) {
-            for line in sample_lines(model, split) {
-                serde_json::to_writer(&mut w, &line).map_err(|e| ReportError::Serialize {
-                    path: tmp.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                w.write_all(b"\n").map_err(|e| write_error(&tmp, e))?;
+    atomic_write_with(&path, |w| {
+        for model in models {
+            for split in model.tasks.iter().flat_map(|t| &t.splits) {
+                for line in sample_lines(model, split) {
+                    serde_json::to_writer(&mut *w, &line).map_err(|e| ReportError::Serialize {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    w.write_all(b"\n").map_err(|e| write_error(&path, e))?;
+                }
             }
         }
-    }
-    w.flush().map_err(|e| write_error(&tmp, e))?;
-    drop(w);
-    fs::rename(&tmp, &path).map_err(|e| write_error(&path, e))
+        Ok(())
+    })
 }

@@ -286,11 +286,12 @@ struct SplitView<'a> {
 }
 
 impl<'a> TaskResults<'a> {
-    /// Results over all samples of these splits.
-    pub fn new(splits: &'a [SplitScores]) -> TaskResults<'a> {
+    /// Results over all samples of these splits (owned or borrowed).
+    pub fn new<S: std::borrow::Borrow<SplitScores>>(splits: &'a [S]) -> TaskResults<'a> {
         let splits = splits
             .iter()
             .map(|s| {
+                let s: &'a SplitScores = s.borrow();
                 let (table, indices) =
                     (std::borrow::Cow::Owned(SplitTable::new(s)), (0..s.samples.len()).collect());
                 (s.split.as_str(), SplitView { table, indices })
