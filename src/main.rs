@@ -734,7 +734,7 @@ async fn execute(plan: Plan, quiet: bool, format: Format) -> Result<i32> {
             .iter()
             .chain(loaded.given.values().flatten())
             .flat_map(|t| &t.splits)
-            .filter_map(|s| s.samples.as_ref().ok())
+            .filter_map(|s| s.samples.as_deref().ok())
             .flatten(),
     );
     let generated = out.join("generated");

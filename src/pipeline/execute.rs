@@ -328,7 +328,7 @@ pub(super) fn pending<'a>(
         lt.splits
             .iter()
             .filter(|s| s.answers.is_none())
-            .filter_map(|s| s.samples.as_ref().ok())
+            .filter_map(|s| s.samples.as_deref().ok())
             .flatten()
             .filter(|s| s.problem.is_none())
             .map(move |s| (task.as_ref(), s))
@@ -440,7 +440,7 @@ async fn score(
     scorer: &Scorer<'_>,
 ) -> Result<Vec<TaskRecord>, PipelineError> {
     let mut jobs = Vec::new();
-    for (t, ((task, lt), task_answers)) in plan.tasks.iter().zip(tasks_in).zip(&answers).enumerate() {
+    for (t, ((task, lt), task_answers)) in plan.tasks.iter().zip(tasks_in).zip(answers).enumerate() {
         for (split, split_answers) in lt.splits.iter().zip(task_answers) {
             let Ok(samples) = &split.samples else { continue };
             let preds: Vec<Result<Pred, Unscorable>> = split_answers
@@ -478,7 +478,7 @@ async fn score(
                     }
                     _ => None,
                 };
-                Ok::<_, PipelineError>((t, scores, reasoning, samples.clone(), split_answers.clone()))
+                Ok::<_, PipelineError>((t, scores, reasoning, samples.clone(), split_answers))
             });
         }
     }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::PipelineError;
 use super::log;
@@ -24,8 +25,9 @@ use crate::sample::Sample;
 pub struct LoadedSplit {
     /// The split.
     pub name: String,
-    /// The samples, or why the split could not be loaded.
-    pub samples: Result<Vec<Sample>, String>,
+    /// The samples, or why the split could not be loaded (shared with the records of every
+    /// model that asks them, not copied).
+    pub samples: Result<Arc<[Sample]>, String>,
     /// The answers, aligned with the samples, when the source holds them.
     pub answers: Option<Vec<Answer>>,
 }
@@ -114,7 +116,7 @@ impl Loaded {
                 .iter()
                 .filter(|t| t.id == task.id)
                 .flat_map(|t| &t.splits)
-                .map(|s| s.samples.as_ref().map(Vec::len).unwrap_or(0))
+                .map(|s| s.samples.as_deref().map(<[_]>::len).unwrap_or(0))
                 .sum();
             if loaded == 0 && !out.iter().any(|l| l.starts_with(&format!("{}:", task.id))) {
                 let why: Vec<String> = task
@@ -174,7 +176,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
                             .map(|split| match found.remove(*split) {
                                 Some((samples, answers)) => LoadedSplit {
                                     name: split.to_string(),
-                                    samples: Ok(samples),
+                                    samples: Ok(samples.into()),
                                     answers: Some(answers),
                                 },
                                 None => {
@@ -203,8 +205,11 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
         Source::Log { path, split } => {
             let task = &plan.tasks[0];
             let (samples, answers) = log::read(path, task.info().id, split)?;
-            let splits =
-                vec![LoadedSplit { name: split.clone(), samples: Ok(samples), answers: Some(answers) }];
+            let splits = vec![LoadedSplit {
+                name: split.clone(),
+                samples: Ok(samples.into()),
+                answers: Some(answers),
+            }];
             let tasks = vec![LoadedTask { id: task.info().id.to_string(), splits, warnings: Vec::new() }];
             let given = plan.models.iter().map(|m| (m.info.name.clone(), tasks.clone())).collect();
             let data = DataInfo { path: path.display().to_string(), ..DataInfo::default() };
@@ -216,7 +221,7 @@ pub fn load(plan: &Plan) -> Result<Loaded, PipelineError> {
         .iter()
         .chain(loaded.given.values().flatten())
         .flat_map(|t| &t.splits)
-        .map(|s| s.samples.as_ref().map(Vec::len).unwrap_or(0))
+        .map(|s| s.samples.as_deref().map(<[_]>::len).unwrap_or(0))
         .sum();
     if total == 0 {
         let mut why = loaded.empty_tasks();
@@ -284,8 +289,8 @@ pub fn load_task(
                     s.truncate(n);
                 }
                 match shard {
-                    Some(shard) => shard.select(task.info().id, split, s),
-                    None => s,
+                    Some(shard) => shard.select(task.info().id, split, s).into(),
+                    None => s.into(),
                 }
             });
             if let Err(e) = &samples {

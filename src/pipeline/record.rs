@@ -288,8 +288,8 @@ pub struct Health {
 /// One split of one model: its samples, the model's answers and every evaluator's values.
 #[derive(Debug, Clone)]
 pub struct SplitRecord {
-    /// The samples, in order.
-    pub samples: Vec<Sample>,
+    /// The samples, in order (shared with the loaded split).
+    pub samples: std::sync::Arc<[Sample]>,
     /// The answers, aligned with the samples.
     pub answers: Vec<Answer>,
     /// The scores, aligned with the samples.

@@ -262,7 +262,7 @@ pub fn task_records(lines: &[SampleLine], model: &str, tasks: &[Box<dyn Task>]) 
                         .filter(|l| l.model == model && l.task == task.info().id && l.split == split)
                         .collect();
                     let scores = rebuild_scores(task.info().id, &split, &task.chains(&split), &mine);
-                    SplitRecord { samples, answers, scores, reasoning: None }
+                    SplitRecord { samples: samples.into(), answers, scores, reasoning: None }
                 })
                 .collect();
             TaskRecord { id: task.info().id.to_string(), splits }
