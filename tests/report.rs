@@ -250,6 +250,13 @@ async fn cross_modal_and_model_differences_are_matrices_with_paired_intervals() 
     // The oracle answers alike with and without images: zero, not marked.
     let oracle = summary["cross_modal"].as_array().unwrap().iter().find(|c| c["model"] == "baseline:oracle");
     assert_eq!(oracle.unwrap()["changed"], false);
+    // A report made later from the run directory (which keeps no replicates) draws the same
+    // intervals again.
+    let again = tmp.path().join("again");
+    let record = multitrust::pipeline::rundir::load_record(&out).unwrap();
+    multitrust::report::write_reports(&[record], &again).unwrap();
+    let later: Value = serde_json::from_str(&read(&again.join("summary.json"))).unwrap();
+    assert_eq!(later["cross_modal"], summary["cross_modal"]);
     let html = read(&out.join("report.html"));
     let section = &html[html.find("id=\"cross-modal\"").unwrap()..html.find("id=\"refusal\"").unwrap()];
     assert!(section.contains("<b>-0.500*</b>"), "a change is marked in its cell: {section}");

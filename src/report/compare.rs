@@ -278,13 +278,20 @@ pub fn cross_modal(runs: &Runs) -> Vec<CrossModal> {
         for summary in &m.summary.tasks {
             let Some(task) = runs.tasks.iter().find(|t| t.info().id == summary.id) else { continue };
             // Each replicate's number, drawn with the task's interval (the run's seed; a task
-            // without a score has none, and its numbers are still compared).
+            // without a score has none, and its numbers are still compared). A run read back
+            // from its directory has no replicates kept: they are drawn again, the same way.
+            let drawn_again;
+            let paired = if summary.paired_replicates.is_empty() && summary.score.is_some() {
+                let splits = m.splits(&summary.id);
+                drawn_again =
+                    aggregate::task_summary(task.as_ref(), &splits, runs.seed, runs.replicates, Vec::new())
+                        .paired_replicates;
+                &drawn_again
+            } else {
+                &summary.paired_replicates
+            };
             let drawn = |split: &str, metric: &str| {
-                summary
-                    .paired_replicates
-                    .get(split)
-                    .and_then(|p| p.get(metric))
-                    .map_or(&[][..], Vec::as_slice)
+                paired.get(split).and_then(|p| p.get(metric)).map_or(&[][..], Vec::as_slice)
             };
             for (text, split) in tasks::cross_modal_pairs(task.info().splits) {
                 let Some(text_parts) = summary.splits.get(text) else { continue };
