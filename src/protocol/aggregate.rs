@@ -227,20 +227,6 @@ pub fn task_summary<S: Borrow<SplitScores>>(
     }
 }
 
-/// The task score on `replicates` stratified cluster resamples (`None` where a resample has no
-/// score).
-pub fn bootstrap<S: Borrow<SplitScores>>(
-    task: &dyn Task,
-    splits: &[S],
-    seed: u64,
-    replicates: usize,
-) -> Vec<Option<f64>> {
-    bootstrap_scores(task, splits, seed, replicates)
-        .into_iter()
-        .map(|s| s.value.and_then(Result::ok))
-        .collect()
-}
-
 /// The whole task score (value and score-script numbers) on `replicates` stratified cluster
 /// resamples. A record's samples are drawn together in every split it appears in, so numbers
 /// of two splits of one replicate are paired.
@@ -480,6 +466,14 @@ mod tests {
     use crate::protocol::scoring::{Chain, Metric, Rule, Value};
     use crate::protocol::tasks::{LoadContext, TaskInfo, mean};
     use crate::sample::{Sample, Target};
+
+    /// The task score on `replicates` resamples (`None` where a resample has no score).
+    fn bootstrap(task: &dyn Task, splits: &[SplitScores], seed: u64, replicates: usize) -> Vec<Option<f64>> {
+        bootstrap_scores(task, splits, seed, replicates)
+            .into_iter()
+            .map(|s| s.value.and_then(Result::ok))
+            .collect()
+    }
 
     /// Two splits, `a` and `b`; the score is 100 × the mean of their accuracies (the mean of a
     /// 0/1 value), or, with `sizes`, 10 × (samples of a) + (samples of b), to watch the resamples.

@@ -18,23 +18,26 @@ pub const TEMPLATE: &str = include_str!("report.html");
 /// (every text from data or models has its `<` escaped), replaced as the page is written.
 const BROWSER_DATA: &str = "<multitrust-browser-data/>";
 
-/// Writes the HTML report: the page around the sample browser's data, which is streamed into
-/// its place (never held whole as text).
-pub fn write(page: &Page, w: &mut impl std::io::Write) -> Result<(), super::ReportError> {
-    let html = render(page).map_err(|e| super::ReportError::Template(e.to_string()))?;
-    let io = |e: std::io::Error| super::ReportError::Template(format!("writing the page: {e}"));
-    match html.split_once(BROWSER_DATA) {
+/// Writes the rendered page with the sample browser's data streamed into its place (the data,
+/// tens of megabytes for a large run, is never held whole as text).
+pub fn write(
+    rendered: &str,
+    browser: &super::browser::Browser,
+    w: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    match rendered.split_once(BROWSER_DATA) {
         Some((head, tail)) => {
-            w.write_all(head.as_bytes()).map_err(io)?;
-            page.browser.write_script_json(w).map_err(io)?;
-            w.write_all(tail.as_bytes()).map_err(io)
+            w.write_all(head.as_bytes())?;
+            browser.write_script_json(w)?;
+            w.write_all(tail.as_bytes())
         }
-        None => w.write_all(html.as_bytes()).map_err(io),
+        None => w.write_all(rendered.as_bytes()),
     }
 }
 
-/// Renders the page, with [`BROWSER_DATA`] where the browser's data goes.
-fn render(page: &Page) -> Result<String, minijinja::Error> {
+/// Renders the page, with [`BROWSER_DATA`] where the browser's data goes ([`write`] puts it
+/// there).
+pub fn render(page: &Page) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.add_filter("short", |s: String| short(&s));

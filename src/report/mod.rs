@@ -78,9 +78,7 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError
 /// Writes a file through a temporary name in the same folder, so a reader never sees half of
 /// it.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let tmp = temporary(path);
-    fs::write(&tmp, bytes).map_err(|e| write_error(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| write_error(path, e))
+    atomic_write_with(path, |w| w.write_all(bytes).map_err(|e| write_error(path, e)))
 }
 
 /// Writes a file as [`atomic_write`] does, streamed through a buffer by `write`.
@@ -143,7 +141,9 @@ pub fn write_reports(records: &[RunRecord], out: &Path) -> Result<page::Page, Re
     fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     write_json(&out.join("summary.json"), &page)?;
     atomic_write(&out.join("report.md"), markdown::render(&page).as_bytes())?;
-    atomic_write_with(&out.join("report.html"), |w| html::write(&page, w))?;
+    let html = html::render(&page).map_err(|e| ReportError::Template(e.to_string()))?;
+    let path = out.join("report.html");
+    atomic_write_with(&path, |w| html::write(&html, &page.browser, w).map_err(|e| write_error(&path, e)))?;
     Ok(page)
 }
 

@@ -172,14 +172,6 @@ pub fn json_number(value: Option<f64>) -> Json {
     }
 }
 
-/// The arithmetic mean; NaN for an empty list (as numpy gives).
-pub fn mean(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    Some(values.iter().sum::<f64>() / values.len() as f64)
-}
-
 fn ratio(n: usize, d: usize) -> Option<f64> {
     (d > 0).then(|| n as f64 / d as f64)
 }

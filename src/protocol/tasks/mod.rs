@@ -513,8 +513,7 @@ pub fn cross_modal_pairs(splits: &[&'static str]) -> Vec<(&'static str, &'static
     for &text in &texts {
         let own = family(text);
         // The variants of this set: not text-only, and of no longer set's prefix.
-        let of_set =
-            |s: &str, set: &str| s.len() > set.len() && s.starts_with(set) && s[set.len()..].starts_with('-');
+        let of_set = |s: &str, set: &str| s.strip_prefix(set).is_some_and(|rest| rest.starts_with('-'));
         for &split in splits {
             if !text_only(split)
                 && of_set(split, own)
