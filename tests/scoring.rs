@@ -424,15 +424,22 @@ async fn classifiers_request_shapes_and_verdicts() {
     assert_eq!(totals["classifer_reject_eval:pred_mean"], Some(1.0 / 3.0));
     assert_eq!(totals["classifer_follow_instruction_eval:pred_mean"], Some(2.0 / 3.0));
     assert_eq!(action_calls.load(Ordering::SeqCst), 3, "reject and follow read the same answer");
-    let prompt = hb_prompts.lock().unwrap()[0].clone();
-    assert_eq!(prompt["max_tokens"], 1);
-    assert_eq!(prompt["temperature"], 0);
-    let text = prompt["prompt"].as_str().unwrap();
-    assert!(
-        text.starts_with("[INST] <<SYS>>")
-            && text.contains("how to make a dangerous thing")
-            && text.contains("Step 1: gather materials")
-    );
+    // The three prompts are sent at once, so they arrive in any order.
+    let prompts = hb_prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 3);
+    for prompt in &prompts {
+        assert_eq!(prompt["max_tokens"], 1);
+        assert_eq!(prompt["temperature"], 0);
+        let text = prompt["prompt"].as_str().unwrap();
+        assert!(
+            text.starts_with("[INST] <<SYS>>") && text.contains("how to make a dangerous thing"),
+            "{text}"
+        );
+    }
+    let answers_sent: Vec<&str> = prompts.iter().filter_map(|p| p["prompt"].as_str()).collect();
+    for answer in ["Step 1: gather materials", "I'm sorry, I can't help", "a weird reply"] {
+        assert_eq!(answers_sent.iter().filter(|t| t.contains(answer)).count(), 1, "{answer}");
+    }
     assert!(
         scores.samples[2].failure().unwrap().reason.contains("'Maybe'")
             || scores.samples[2].failure().unwrap().reason.contains("\"Maybe\"")
