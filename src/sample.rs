@@ -4,13 +4,14 @@
 //! rest of the pipeline needs: the messages to send (text and images), the target the evaluators
 //! compare against, the extra fields that judge prompts read, and a stable id.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::core::{Sha256Writer, Unscorable, UnscorableKind};
+use crate::core::{Sha256Writer, Unscorable, UnscorableKind, push_hex};
 
 /// Who speaks a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +111,10 @@ impl Message {
 
     /// All text parts joined with newlines.
     pub fn text(&self) -> String {
+        if let [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] = &self.content[..]
+        {
+            return text.clone();
+        }
         let parts: Vec<&str> = self
             .content
             .iter()
@@ -307,6 +312,20 @@ impl Sample {
         LogContent { text: self.text(), image: self.image().map(|image| image.display.clone()) }
     }
 
+    /// The `content` entry of the original's logs, its texts and the image's name moved out of
+    /// the sample, which is left without messages (a sample scored once and then dropped).
+    pub fn take_log_content(&mut self) -> LogContent {
+        let Some(mut message) = self.messages.pop() else { return LogContent::default() };
+        let image = self.image().or(message.images().next()).map(|image| image.display.clone());
+        let text = match &mut message.content[..] {
+            [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] => {
+                std::mem::take(text)
+            }
+            _ => message.text(),
+        };
+        LogContent { text, image }
+    }
+
     /// The extra fields as JSON, or `null` when there are none (as the original writes them).
     pub fn extra_json(&self) -> Value {
         if self.extra.is_empty() { Value::Null } else { Value::Object(self.extra.clone()) }
@@ -369,9 +388,12 @@ impl SplitBuilder {
     ) -> &mut Sample {
         let message = Message::user(text, image);
         let ordinal = self.taken + self.samples.len();
-        let hash = content_hash(&message, &target);
+        // `TASK/SPLIT/ORDINAL-HASH`, built in one allocation (many thousands are made).
+        let mut id = String::with_capacity(self.task.len() + self.split.len() + 20);
+        let _ = write!(id, "{}/{}/{:05}-", self.task, self.split, ordinal);
+        push_hex(&mut id, &content_digest(&message, &target)[..4]);
         self.samples.push(Sample {
-            id: format!("{}/{}/{:05}-{}", self.task, self.split, ordinal, &hash[..8]),
+            id,
             task: self.task.clone(),
             split: self.split.clone(),
             messages: vec![message],
@@ -427,15 +449,16 @@ impl SplitBuilder {
     /// them (a split built and scored part by part).
     pub fn take(&mut self) -> Vec<Sample> {
         self.taken += self.samples.len();
-        std::mem::take(&mut self.samples)
+        let capacity = self.samples.len();
+        std::mem::replace(&mut self.samples, Vec::with_capacity(capacity))
     }
 }
 
-fn content_hash(message: &Message, target: &Target) -> String {
+fn content_digest(message: &Message, target: &Target) -> [u8; 32] {
     let mut hasher = Sha256Writer::default();
     let _ = serde_json::to_writer(&mut hasher, message);
     let _ = serde_json::to_writer(&mut hasher, target);
-    hasher.hex()
+    hasher.digest()
 }
 
 /// Builds an `extra` map from key/value pairs.

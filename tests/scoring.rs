@@ -619,8 +619,6 @@ fn original_logs_are_scored_afresh_with_nan_accepted() {
 /// same bytes as scoring the whole split at once (the library's pipeline).
 #[tokio::test]
 async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
-    use multitrust::config::Config;
-    use multitrust::pipeline::{LogOptions, Request};
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("advanced-spatial.json");
     let mut rows = Vec::new();
@@ -657,10 +655,24 @@ async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
         .unwrap();
     assert!(std::fs::metadata(&log).unwrap().len() > 4 << 20, "the log crosses the reader's blocks");
 
-    let streamed = tmp.path().join("streamed.json");
+    let (a, b) = streamed_and_whole(tmp.path(), &log).await;
+    assert!(a == b, "the streamed result differs from the whole split's");
+    let result: Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(result["per_sample_results"].as_array().unwrap().len(), 16_000);
+    assert!(result["total_results"]["rule_yes_or_no_eval:accuracy_score_near"].is_number(), "subsets scored");
+    assert!(result["per_sample_results"][1]["unscorable"].as_str().unwrap().contains("has no pred"));
+    assert_eq!(result["per_sample_results"][35]["extra"]["n"], Value::Null, "NaN read as null");
+}
+
+/// A T2 log rescored by the command (streamed) and by the library's whole-split pipeline: the
+/// bytes of both result files.
+async fn streamed_and_whole(dir: &std::path::Path, log: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    use multitrust::config::Config;
+    use multitrust::pipeline::{LogOptions, Request};
+    let streamed = dir.join("streamed.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
         .args(["--quiet", "score", "--task", "T2", "--mmtrusteval-log"])
-        .arg(&log)
+        .arg(log)
         .arg("--out")
         .arg(&streamed)
         .output()
@@ -668,7 +680,7 @@ async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let options = LogOptions {
-        path: log.clone(),
+        path: log.to_path_buf(),
         task: "T2".into(),
         split: None,
         out: None,
@@ -682,14 +694,56 @@ async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
     let engine = Engine::new(None).quiet();
     let loaded = multitrust::pipeline::load(&plan).unwrap();
     let record = multitrust::pipeline::execute(&plan, &loaded, &engine).await.unwrap();
-    let whole = tmp.path().join("whole.json");
+    let whole = dir.join("whole.json");
     multitrust::report::write_json(&whole, &record.models[0].tasks[0].splits[0].scores.result_json())
         .unwrap();
-    let (a, b) = (std::fs::read(&streamed).unwrap(), std::fs::read(&whole).unwrap());
+    (std::fs::read(&streamed).unwrap(), std::fs::read(&whole).unwrap())
+}
+
+/// The result's `label` and `extra` columns depend on every row: a log whose first thousands
+/// of rows have only falsy labels and no extra fields, and later rows both, is written with
+/// both columns from its first row on, as scoring it whole writes it.
+#[tokio::test]
+async fn columns_that_only_later_rows_have_are_written_for_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("advanced-spatial.json");
+    let rows: Vec<Value> = (0..6_000)
+        .map(|i| {
+            let extra = if i >= 5_500 { json!({"k": i}) } else { Value::Null };
+            json!({"content": format!("Is {i} left? [Yes] or [No]"), "pred": "[Yes]", "label": if i >= 5_000 { i % 2 } else { 0 }, "extra": extra})
+        })
+        .collect();
+    std::fs::write(&log, serde_json::to_string_pretty(&json!({"per_sample_results": rows})).unwrap())
+        .unwrap();
+    let (a, b) = streamed_and_whole(tmp.path(), &log).await;
     assert!(a == b, "the streamed result differs from the whole split's");
     let result: Value = serde_json::from_slice(&a).unwrap();
-    assert_eq!(result["per_sample_results"].as_array().unwrap().len(), 16_000);
-    assert!(result["total_results"]["rule_yes_or_no_eval:accuracy_score_near"].is_number(), "subsets scored");
-    assert!(result["per_sample_results"][1]["unscorable"].as_str().unwrap().contains("has no pred"));
-    assert_eq!(result["per_sample_results"][35]["extra"]["n"], Value::Null, "NaN read as null");
+    assert_eq!(result["per_sample_results"][0]["label"], json!(0));
+    assert_eq!(result["per_sample_results"][0]["extra"], Value::Null);
+    assert_eq!(result["per_sample_results"][5_999]["extra"]["k"], json!(5_999));
+}
+
+/// A row that is not what a log holds, among many whole rows read at once, is named by its
+/// place in the log.
+#[test]
+fn a_malformed_row_among_many_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("advanced-spatial.json");
+    let mut rows: Vec<String> = (0..50)
+        .map(|i| json!({"content": format!("q{i}"), "pred": "[Yes]", "label": 1}).to_string())
+        .collect();
+    rows[37] = r#"{"content": "q37", "pred": "[Yes]", "label": tru}"#.into();
+    std::fs::write(&log, format!("{{\"per_sample_results\": [{}]}}", rows.join(",\n"))).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
+        .args(["--quiet", "score", "--task", "T2", "--mmtrusteval-log"])
+        .arg(&log)
+        .arg("--out")
+        .arg(tmp.path().join("out.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("per_sample_results[37]"), "{stderr}");
+    assert!(stderr.contains("advanced-spatial.json"), "{stderr}");
+    assert!(!tmp.path().join("out.json").exists(), "no result file from a log that cannot be read");
 }

@@ -4,16 +4,20 @@ use sha2::{Digest, Sha256};
 
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends bytes as lower-case hex.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)] as char);
         out.push(DIGITS[usize::from(b & 0xf)] as char);
     }
-    out
 }
 
-/// SHA-256 of what is serialized into it, without building the bytes first:
 /// `serde_json::to_writer(&mut hasher, value)` then [`Sha256Writer::hex`].
 #[derive(Default)]
 pub struct Sha256Writer(Sha256);
@@ -27,6 +31,11 @@ impl Sha256Writer {
     /// The digest as lower-case hex.
     pub fn hex(self) -> String {
         hex(&self.0.finalize())
+    }
+
+    /// The digest.
+    pub fn digest(self) -> [u8; 32] {
+        self.0.finalize().into()
     }
 }
 

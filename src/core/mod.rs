@@ -17,7 +17,7 @@ mod scorers;
 mod secret;
 
 pub use error::{CallError, error_chain};
-pub use hash::{Sha256Writer, hex, sha256_hex};
+pub use hash::{Sha256Writer, hex, push_hex, sha256_hex};
 pub use identity::Identity;
 pub use limits::{Concurrency, ImageLimits, InvalidLimit, Limits};
 pub use need::Need;

@@ -471,10 +471,10 @@ async fn score(
             let chains = task.chains(&split.name);
             let (id, name) = (task.info().id, split.name.as_str());
             jobs.push(async move {
-                let scores = score_split(id, name, samples, preds, &chains, scorer).await?;
+                let scores = score_split(id, name, &samples[..], preds, &chains, scorer).await?;
                 let reasoning = match reasoning_preds {
                     Some(p) if p.iter().any(Result::is_ok) => {
-                        Some(score_split(id, name, samples, p, &chains, scorer).await?)
+                        Some(score_split(id, name, &samples[..], p, &chains, scorer).await?)
                     }
                     _ => None,
                 };

@@ -24,7 +24,7 @@ use crate::core::{Unscorable, UnscorableKind};
 use crate::engine::Engine;
 use crate::protocol::scoring::SplitScores;
 use crate::protocol::scoring::chain::Pred;
-use crate::protocol::scoring::chain::{Columns, ResultRow, Tally};
+use crate::protocol::scoring::chain::{Chain, Columns as ResultColumns, ResultRow, Tally};
 use crate::protocol::scoring::metrics::json_number;
 use crate::sample::{ImageFile, ImageRef, Sample, SplitBuilder, Target};
 
@@ -239,12 +239,62 @@ impl LogRows {
         }
     }
 
-    /// The next row, read as `T`, or `None` after the last.
-    pub fn next_row<T: DeserializeOwned>(&mut self) -> Result<Option<T>, PipelineError> {
+    /// Appends the next rows to `out`: as many as are whole in what has been read, at least
+    /// one; false after the last row. Parsing many rows at once saves the parser's set-up for
+    /// each.
+    pub fn next_rows<T: DeserializeOwned>(&mut self, out: &mut Vec<T>) -> Result<bool, PipelineError> {
+        if !self.seek_row()? {
+            return Ok(false);
+        }
+        // The rows that are whole, with the commas between them, from this one on.
+        let (start, mut end, mut n) = (self.at, self.at, 0);
+        let mut at = self.at;
+        while let Some(row_end) = value_end(&self.buf, at).filter(|&e| e < self.buf.len()) {
+            (end, n) = (row_end, n + 1);
+            let gap = self.buf[row_end..].iter().position(|b| !b.is_ascii_whitespace());
+            let Some(comma) = gap.map(|g| row_end + g).filter(|&c| self.buf[c] == b',') else { break };
+            let Some(next) = self.buf[comma + 1..].iter().position(|b| !b.is_ascii_whitespace()) else {
+                break;
+            };
+            at = comma + 1 + next;
+            if self.buf[at] != b'{' {
+                break;
+            }
+        }
+        if n > 1 {
+            // Read as one list: `[` + the rows + `]`.
+            let kept = out.len();
+            let mut list = Vec::with_capacity(end - start + 2);
+            list.push(b'[');
+            list.extend_from_slice(&self.buf[start..end]);
+            list.push(b']');
+            let mut de = serde_json::Deserializer::from_slice(&list);
+            if serde::de::DeserializeSeed::deserialize(Append(out), &mut de).is_ok() && out.len() == kept + n
+            {
+                self.at = end;
+                self.count += n;
+                return Ok(true);
+            }
+            // One of them is not plain JSON (Python's NaN, say): each is read alone, which
+            // reads NaN as null or says which row is wrong.
+            out.truncate(kept);
+        }
+        for k in 0..n.max(1) {
+            if k > 0 {
+                self.seek_row()?;
+            }
+            out.push(self.row()?);
+            self.count += 1;
+        }
+        Ok(true)
+    }
+
+    /// Follows the log's structure to the next row; false after the last.
+    fn seek_row(&mut self) -> Result<bool, PipelineError> {
         loop {
             let Some(b) = self.peek()? else {
                 return match self.place {
-                    Place::End => Ok(None),
+                    Place::End => Ok(false),
                     _ => Err(self.error("the file ends before the log does (is it cut short?)")),
                 };
             };
@@ -292,11 +342,7 @@ impl LogRows {
                     self.at += 1;
                     self.place = Place::Entries;
                 }
-                (Place::Rows, b'{') => {
-                    let row = self.row()?;
-                    self.count += 1;
-                    return Ok(Some(row));
-                }
+                (Place::Rows, b'{') => return Ok(true),
                 (Place::Rows, _) => {
                     return Err(self.error(format!("per_sample_results[{}] is not an object", self.count)));
                 }
@@ -308,6 +354,29 @@ impl LogRows {
                 }
             }
         }
+    }
+}
+
+/// Reads a JSON list by appending its elements to a vector.
+struct Append<'a, T>(&'a mut Vec<T>);
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Append<'_, T> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for Append<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(row) = seq.next_element()? {
+            self.0.push(row);
+        }
+        Ok(())
     }
 }
 
@@ -420,9 +489,8 @@ struct AnyStr(String);
 
 impl<'de> Deserialize<'de> for AnyStr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AnyStr, D::Error> {
-        let value = Value::deserialize(d)?;
-        Ok(AnyStr(match value {
-            Value::String(s) => s,
+        Ok(AnyStr(match d.deserialize_any(Text)? {
+            Some(Ok(s)) => s,
             _ => String::new(),
         }))
     }
@@ -430,11 +498,54 @@ impl<'de> Deserialize<'de> for AnyStr {
 
 impl<'de> Deserialize<'de> for PredField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PredField, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::Null => PredField::Missing,
-            Value::String(s) => PredField::Text(s),
-            other => PredField::Text(other.to_string()),
+        Ok(match d.deserialize_any(Text)? {
+            None => PredField::Missing,
+            Some(Ok(s)) => PredField::Text(s),
+            Some(Err(other)) => PredField::Text(other.to_string()),
         })
+    }
+}
+
+/// Reads a value as `Some(Ok(string))`, `None` for `null`, or `Some(Err(value))` for any
+/// other value: a string is taken without building a JSON tree around it.
+struct Text;
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Option<Result<String, Value>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Ok(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Ok(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Err(Value::Bool(v))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Err(Value::from(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Err(Value::from(v))))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Err(Value::from(v))))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Some(Err(value)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Some(Err(value)))
     }
 }
 
@@ -496,10 +607,12 @@ impl Row {
 pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<Answer>), PipelineError> {
     let mut rows = LogRows::open(path)?;
     let mut builder = SplitBuilder::new(task, split);
-    let mut answers = Vec::new();
-    while let Some(row) = rows.next_row::<Row>()? {
-        let i = answers.len();
-        answers.push(row.into_sample(i, &mut builder, path));
+    let (mut answers, mut read) = (Vec::new(), Vec::new());
+    while rows.next_rows::<Row>(&mut read)? {
+        for row in read.drain(..) {
+            let i = answers.len();
+            answers.push(row.into_sample(i, &mut builder, path));
+        }
     }
     Ok((builder.finish(), answers))
 }
@@ -510,10 +623,14 @@ const PART: usize = 2048;
 
 /// Rescores a log (the plan of `multitrust score --mmtrusteval-log`) and writes its result file
 /// in the original's layout to the plan's output, or to stdout: the same bytes as scoring the
-/// whole split at once, with memory for one part of rows. A first pass reads which columns the
-/// result has; the second scores part by part, writing the rows to a temporary file beside the
-/// output, and keeps only each sample's target and final values for the totals, which go first.
-/// Gives the number of samples.
+/// whole split at once, with memory for one part of rows. The rows are scored part by part and
+/// written to a temporary file beside the output, keeping only each sample's target and final
+/// values for the totals, which go first. Gives the number of samples.
+///
+/// Which columns the result has (`label`, `extra`) depends on every row. With rules only, the
+/// first part's columns are taken and the log is read once more in the rare case that a later
+/// row widens them; with a judge or a classifier (whose answers must not be asked for twice) a
+/// first pass over the log reads them before any row is written.
 pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineError> {
     let Source::Log { path, split } = &plan.source else {
         return Err(PipelineError::Usage("rescore takes a log plan".into()));
@@ -522,6 +639,7 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
         plan.tasks.first().ok_or_else(|| PipelineError::Usage("a log is rescored for one task".into()))?;
     let scorer = Scorer::of_plan(plan, engine);
     let chains = task.chains(split);
+    let rules_only = chains.iter().all(|c| c.needs().is_empty());
 
     // The rows go to a file of their own first: the totals, known at the end, come before them.
     let base = match &plan.out {
@@ -534,100 +652,26 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
     let body = Partial(with_suffix(&base, ".rows.partial"));
     let written = |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", base.display()));
 
-    // Four stages at once, each on its own thread but the scoring (which may ask a judge):
-    // reading which columns the result has; reading rows into samples; scoring them; writing
-    // them (once the columns are known) and keeping the tally. Parts of rows go between them
-    // through short queues, so memory holds a few parts.
-    let columns = {
-        let path = path.clone();
-        std::thread::spawn(move || -> Result<Columns, PipelineError> {
-            let mut columns = Columns::default();
-            let mut rows = LogRows::open(&path)?;
-            while let Some(row) = rows.next_row::<RowColumns>()? {
-                columns = columns.with(&row.label, !row.extra.0.is_empty());
-            }
-            match rows.count {
-                0 => Err(PipelineError::Input(format!("{}: the log holds no sample", path.display()))),
-                _ => Ok(columns),
-            }
-        })
+    let mut columns = match rules_only {
+        true => Columns::Guessed,
+        false => Columns::Read,
     };
-    let (parts, mut parts_rx) =
-        tokio::sync::mpsc::channel::<Result<(Vec<Sample>, Vec<Answer>), PipelineError>>(2);
-    let reader = {
-        let (path, task, split) = (path.clone(), task.info().id.to_string(), split.clone());
-        std::thread::spawn(move || {
-            let send = |part| parts.blocking_send(part).is_ok();
-            let mut rows = match LogRows::open(&path) {
-                Ok(rows) => rows,
-                Err(e) => {
-                    send(Err(e));
-                    return;
-                }
-            };
-            let mut builder = SplitBuilder::new(&task, &split);
-            let mut answers = Vec::with_capacity(PART);
-            loop {
-                match rows.next_row::<Row>() {
-                    Ok(Some(row)) => {
-                        answers.push(row.into_sample(rows.count - 1, &mut builder, &path));
-                        if answers.len() == PART && !send(Ok((builder.take(), std::mem::take(&mut answers))))
-                        {
-                            return;
-                        }
-                    }
-                    Ok(None) if answers.is_empty() => return,
-                    Ok(None) => {
-                        send(Ok((builder.take(), answers)));
-                        return;
-                    }
-                    Err(e) => {
-                        send(Err(e));
-                        return;
-                    }
-                }
-            }
-        })
-    };
-    let (scored, mut scored_rx) = tokio::sync::mpsc::channel::<SplitScores>(2);
-    let writer = {
-        let file = File::create(&body.0).map_err(written)?;
-        let specs = chains.iter().map(|c| c.spec()).collect();
-        std::thread::spawn(move || -> Result<(Tally, usize), PipelineError> {
-            let columns =
-                columns.join().map_err(|_| PipelineError::Usage("reading the log failed".into()))??;
-            let written = |e: std::io::Error| PipelineError::Input(format!("cannot write the result: {e}"));
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-            let mut tally = Tally::new(specs);
-            let (mut n, mut scratch) = (0, Vec::new());
-            while let Some(scores) = scored_rx.blocking_recv() {
-                for sample in &scores.samples {
-                    w.write_all(if n == 0 { b"\n        " } else { b",\n        " }).map_err(written)?;
-                    let row = ResultRow { chains: &scores.chains, sample, columns };
-                    write_row(&mut w, &row, &mut scratch).map_err(written)?;
-                    n += 1;
-                }
-                tally.add(&scores);
-            }
-            w.flush().map_err(written)?;
-            Ok((tally, n))
-        })
-    };
-    while let Some(part) = parts_rx.recv().await {
-        let (samples, answers) = part?;
-        let preds: Vec<Result<Pred, Unscorable>> = answers
-            .into_iter()
-            .map(|a: Answer| a.map(|a| Pred { text: a.response.text, blocked: a.response.finish.is_block() }))
-            .collect();
-        let scores = score_split(task.info().id, split, &samples, preds, &chains, &scorer).await?;
-        if scored.send(scores).await.is_err() {
-            break;
+    let (tally, n) = loop {
+        let pass =
+            Pass { path, split, task: task.info().id, chains: &chains, scorer: &scorer, body: &body.0 };
+        let (tally, n, used, seen) = pass.run(columns).await?;
+        if used == seen {
+            break (tally, n);
         }
+        tracing::debug!(
+            "{}: a later row widens the result's columns; writing the rows again",
+            path.display()
+        );
+        columns = Columns::Known(seen);
+    };
+    if n == 0 {
+        return Err(PipelineError::Input(format!("{}: the log holds no sample", path.display())));
     }
-    drop(scored);
-    let _ = reader.join();
-    let (tally, n) =
-        writer.join().map_err(|_| PipelineError::Usage("writing the result failed".into()))??;
 
     let totals: Map<String, Value> = tally.totals().into_iter().map(|(k, v)| (k, json_number(v))).collect();
     let shell = serde_json::json!({"total_results": totals, "per_sample_results": []});
@@ -652,6 +696,190 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
         None => assemble(std::io::stdout().lock(), open, &body.0).map_err(written)?,
     }
     Ok(n)
+}
+
+/// How a pass over the log knows the result's columns.
+#[derive(Debug, Clone, Copy)]
+enum Columns {
+    /// From a first reading of the whole log.
+    Read,
+    /// Taken from the first part of rows (checked against all rows at the end).
+    Guessed,
+    /// From an earlier pass.
+    Known(ResultColumns),
+}
+
+/// One pass over a log: read, score and write every row.
+struct Pass<'a> {
+    path: &'a Path,
+    split: &'a str,
+    task: &'a str,
+    chains: &'a [Chain],
+    scorer: &'a Scorer<'a>,
+    /// Where the rows are written.
+    body: &'a Path,
+}
+
+impl Pass<'_> {
+    /// Reads, scores and writes every row; gives the tally, the number of rows, the columns
+    /// the rows were written with and the columns the rows have.
+    ///
+    /// Three stages at once, each on its own thread but the scoring (which may ask a judge):
+    /// reading rows into samples (and, first, which columns the result has when that is to be
+    /// read); scoring them; writing them and keeping the tally. Parts of rows go between them
+    /// through short queues, so memory holds a few parts; written parts go back to the reader
+    /// to be freed where they were made.
+    async fn run(
+        &self,
+        columns: Columns,
+    ) -> Result<(Tally, usize, ResultColumns, ResultColumns), PipelineError> {
+        let written =
+            |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", self.body.display()));
+        let (parts, mut parts_rx) =
+            tokio::sync::mpsc::channel::<Result<(Vec<Sample>, Vec<Answer>), PipelineError>>(2);
+        let (done, done_rx) = std::sync::mpsc::channel::<SplitScores>();
+        let read_first = matches!(columns, Columns::Read);
+        let (given, given_rx) = std::sync::mpsc::sync_channel::<ResultColumns>(1);
+        let reader = {
+            let (path, task, split) =
+                (self.path.to_path_buf(), self.task.to_string(), self.split.to_string());
+            std::thread::spawn(move || {
+                let send = |part| parts.blocking_send(part).is_ok();
+                if read_first {
+                    match read_columns(&path) {
+                        Ok(columns) => {
+                            let _ = given.send(columns);
+                        }
+                        Err(e) => {
+                            send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                drop(given);
+                let mut rows = match LogRows::open(&path) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        send(Err(e));
+                        return;
+                    }
+                };
+                let mut builder = SplitBuilder::new(&task, &split);
+                let mut answers = Vec::with_capacity(PART);
+                let mut read = Vec::new();
+                loop {
+                    let first = rows.count;
+                    let more = match rows.next_rows::<Row>(&mut read) {
+                        Ok(more) => more,
+                        Err(e) => {
+                            send(Err(e));
+                            return;
+                        }
+                    };
+                    for (i, row) in (first..).zip(read.drain(..)) {
+                        answers.push(row.into_sample(i, &mut builder, &path));
+                        if answers.len() == PART {
+                            done_rx.try_iter().for_each(drop);
+                            let answers = std::mem::replace(&mut answers, Vec::with_capacity(PART));
+                            if !send(Ok((builder.take(), answers))) {
+                                return;
+                            }
+                        }
+                    }
+                    if !more {
+                        if !answers.is_empty() {
+                            send(Ok((builder.take(), answers)));
+                        }
+                        return;
+                    }
+                }
+            })
+        };
+        let (scored, mut scored_rx) = tokio::sync::mpsc::channel::<SplitScores>(2);
+        let writer = {
+            let file = File::create(self.body).map_err(written)?;
+            let specs = self.chains.iter().map(|c| c.spec()).collect();
+            std::thread::spawn(
+                move || -> Result<(Tally, usize, ResultColumns, ResultColumns), std::io::Error> {
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+                    let mut tally = Tally::new(specs);
+                    let (mut n, mut scratch) = (0, Vec::new());
+                    let mut seen = ResultColumns::default();
+                    let mut used = match columns {
+                        Columns::Known(c) => Some(c),
+                        Columns::Read => given_rx.recv().ok(),
+                        Columns::Guessed => None,
+                    };
+                    while let Some(scores) = scored_rx.blocking_recv() {
+                        seen = scores.samples.iter().fold(seen, |c, s| c.with(&s.target, !s.extra.is_null()));
+                        let columns = *used.get_or_insert(seen);
+                        for sample in &scores.samples {
+                            w.write_all(if n == 0 { b"\n        " } else { b",\n        " })?;
+                            let row = ResultRow { chains: &scores.chains, sample, columns };
+                            write_row(&mut w, &row, &mut scratch)?;
+                            n += 1;
+                        }
+                        tally.add(&scores);
+                        let _ = done.send(scores);
+                    }
+                    w.flush()?;
+                    Ok((tally, n, used.unwrap_or(seen), seen))
+                },
+            )
+        };
+        let mut failed = None;
+        while let Some(part) = parts_rx.recv().await {
+            let (samples, answers) = match part {
+                Ok(part) => part,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let preds: Vec<Result<Pred, Unscorable>> = answers
+                .into_iter()
+                .map(|a: Answer| {
+                    a.map(|a| Pred { text: a.response.text, blocked: a.response.finish.is_block() })
+                })
+                .collect();
+            let scores =
+                match score_split(self.task, self.split, samples, preds, self.chains, self.scorer).await {
+                    Ok(scores) => scores,
+                    Err(e) => {
+                        failed = Some(e.into());
+                        break;
+                    }
+                };
+            if scored.send(scores).await.is_err() {
+                break;
+            }
+        }
+        drop(scored);
+        drop(parts_rx);
+        let _ = reader.join();
+        let written = writer
+            .join()
+            .map_err(|_| PipelineError::Usage("writing the result failed".into()))?
+            .map_err(written);
+        match failed {
+            Some(e) => Err(e),
+            None => written,
+        }
+    }
+}
+
+/// Which columns the result of a log has, from a reading of every row.
+fn read_columns(path: &Path) -> Result<ResultColumns, PipelineError> {
+    let mut columns = ResultColumns::default();
+    let mut rows = LogRows::open(path)?;
+    let mut read = Vec::new();
+    while rows.next_rows::<RowColumns>(&mut read)? {
+        columns = read.drain(..).fold(columns, |c, row| c.with(&row.label, !row.extra.0.is_empty()));
+    }
+    match rows.count {
+        0 => Err(PipelineError::Input(format!("{}: the log holds no sample", path.display()))),
+        _ => Ok(columns),
+    }
 }
 
 /// A file that is removed when it goes out of scope (renamed away first when it is done).

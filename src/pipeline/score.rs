@@ -5,6 +5,7 @@
 //! ([`ScorerProfile`]): the classifier of a `[classifiers.NAME]` section, the judge (for a
 //! classifier step, with a substitute prompt), or the reference scorers.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -152,14 +153,15 @@ type Traces = Vec<Option<JudgeTrace>>;
 
 /// Scores one split of a task: runs every chain on the model's answers (judges and
 /// classifiers through the engine) and keeps every per-sample value.
-pub async fn score_split(
+pub async fn score_split<'s>(
     task: &str,
     split: &str,
-    sample_list: &[Sample],
+    sample_list: impl Into<Cow<'s, [Sample]>>,
     answers: Preds,
     chains: &[Chain],
     scorer: &Scorer<'_>,
 ) -> Result<SplitScores, Stop> {
+    let sample_list = sample_list.into();
     let items: Vec<Item> = sample_list
         .iter()
         .zip(&answers)
@@ -175,30 +177,42 @@ pub async fn score_split(
         chains.iter().map(|chain| run_chain(chain, &inputs, &items, scorer, &label)),
     )
     .await?;
+    drop(items);
 
-    let mut samples: Vec<SampleScore> = sample_list
-        .iter()
-        .zip(inputs)
-        .map(|(s, input)| {
-            let (pred, error) = match input {
-                Ok(Value::Text(text)) => (Some(text), None),
-                Ok(other) => (Some(other.as_text().into_owned()), None),
-                Err(u) => (None, Some(u)),
-            };
-            SampleScore {
-                id: s.id.clone(),
-                group: s.group.clone(),
-                subset: s.subset().map(str::to_string),
-                target: s.target.clone(),
-                content: s.log_content(),
-                extra: s.extra_json(),
-                pred,
-                error,
-                steps: Vec::with_capacity(chains.len()),
-                judges: Vec::new(),
+    // A sample given by value is taken apart rather than copied.
+    let unscored = |s: Cow<Sample>, input: Result<Value, Unscorable>| {
+        let (pred, error) = match input {
+            Ok(Value::Text(text)) => (Some(text), None),
+            Ok(other) => (Some(other.as_text().into_owned()), None),
+            Err(u) => (None, Some(u)),
+        };
+        let subset = s.subset().map(str::to_string);
+        let (id, group, target, content, extra) = match s {
+            Cow::Owned(mut s) => {
+                let content = s.take_log_content();
+                (s.id, s.group, s.target, content, s.extra)
             }
-        })
-        .collect();
+            Cow::Borrowed(s) => {
+                (s.id.clone(), s.group.clone(), s.target.clone(), s.log_content(), s.extra.clone())
+            }
+        };
+        SampleScore {
+            id,
+            group,
+            subset,
+            target,
+            content,
+            extra: if extra.is_empty() { Json::Null } else { Json::Object(extra) },
+            pred,
+            error,
+            steps: Vec::with_capacity(chains.len()),
+            judges: Vec::new(),
+        }
+    };
+    let mut samples: Vec<SampleScore> = match sample_list {
+        Cow::Borrowed(list) => list.iter().zip(inputs).map(|(s, i)| unscored(Cow::Borrowed(s), i)).collect(),
+        Cow::Owned(list) => list.into_iter().zip(inputs).map(|(s, i)| unscored(Cow::Owned(s), i)).collect(),
+    };
     for (steps, traces) in runs {
         let mut per_sample: Vec<Vec<Result<Value, Unscorable>>> = vec![Vec::new(); samples.len()];
         for step_values in steps {
