@@ -973,7 +973,7 @@ fn samples_command(args: SamplesArgs) -> Result<i32> {
         for s in samples {
             let line = json!({
                 "id": s.id,
-                "split": s.split,
+                "split": &*s.split,
                 "text": s.text(),
                 "images": s.messages.iter().flat_map(Message::images).map(|i| &i.display).collect::<Vec<_>>(),
                 "target": s.target,

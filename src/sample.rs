@@ -274,10 +274,10 @@ pub fn python_float(f: f64) -> String {
 pub struct Sample {
     /// Stable id: the same data gives the same id (`TASK/SPLIT/ORDINAL-HASH`).
     pub id: String,
-    /// Task id, e.g. `R3`.
-    pub task: String,
+    /// Task id, e.g. `R3` (shared by the split's samples).
+    pub task: Arc<str>,
     /// Split (the original's dataset id), e.g. `dt-text`.
-    pub split: String,
+    pub split: Arc<str>,
     /// The conversation to send; every benchmark sample is one user message.
     pub messages: Vec<Message>,
     /// What a correct answer is.
@@ -364,17 +364,25 @@ impl Serialize for LogContent {
 /// share an id only when they asked the same thing.
 #[derive(Debug)]
 pub struct SplitBuilder {
-    task: String,
-    split: String,
+    task: Arc<str>,
+    split: Arc<str>,
     samples: Vec<Sample>,
     /// Samples handed out by [`SplitBuilder::take`].
     taken: usize,
+    /// Room for the JSON an id hashes.
+    scratch: Vec<u8>,
 }
 
 impl SplitBuilder {
     /// A builder for one split of one task.
     pub fn new(task: &str, split: &str) -> SplitBuilder {
-        SplitBuilder { task: task.to_string(), split: split.to_string(), samples: Vec::new(), taken: 0 }
+        SplitBuilder {
+            task: task.into(),
+            split: split.into(),
+            samples: Vec::new(),
+            taken: 0,
+            scratch: Vec::new(),
+        }
     }
 
     /// Adds a sample with one user message.
@@ -391,7 +399,7 @@ impl SplitBuilder {
         // `TASK/SPLIT/ORDINAL-HASH`, built in one allocation (many thousands are made).
         let mut id = String::with_capacity(self.task.len() + self.split.len() + 20);
         let _ = write!(id, "{}/{}/{:05}-", self.task, self.split, ordinal);
-        push_hex(&mut id, &content_digest(&message, &target)[..4]);
+        push_hex(&mut id, &content_digest(&mut self.scratch, &message, &target)[..4]);
         self.samples.push(Sample {
             id,
             task: self.task.clone(),
@@ -454,10 +462,14 @@ impl SplitBuilder {
     }
 }
 
-fn content_digest(message: &Message, target: &Target) -> [u8; 32] {
+/// SHA-256 of the message and the target as compact JSON, one after the other; `scratch`
+/// holds the JSON (reused from sample to sample).
+fn content_digest(scratch: &mut Vec<u8>, message: &Message, target: &Target) -> [u8; 32] {
+    scratch.clear();
+    let _ = serde_json::to_writer(&mut *scratch, message);
+    let _ = serde_json::to_writer(&mut *scratch, target);
     let mut hasher = Sha256Writer::default();
-    let _ = serde_json::to_writer(&mut hasher, message);
-    let _ = serde_json::to_writer(&mut hasher, target);
+    hasher.update(scratch);
     hasher.digest()
 }
 

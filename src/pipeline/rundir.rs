@@ -119,8 +119,8 @@ impl SampleLine {
         });
         Sample {
             id: self.id.clone(),
-            task: self.task.clone(),
-            split: self.split.clone(),
+            task: self.task.as_str().into(),
+            split: self.split.as_str().into(),
             messages: vec![Message::user(self.text.clone(), image)],
             target: self.target.clone(),
             extra: self.extra.as_object().cloned().unwrap_or_default(),

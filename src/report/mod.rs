@@ -180,8 +180,8 @@ pub fn sample_lines<'a>(
             SampleLine {
                 model: model.info.name.clone(),
                 baseline: model.info.baseline,
-                task: sample.task.clone(),
-                split: sample.split.clone(),
+                task: sample.task.to_string(),
+                split: sample.split.to_string(),
                 id: sample.id.clone(),
                 group: sample.group.clone(),
                 text: sample.text(),
