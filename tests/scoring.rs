@@ -655,9 +655,10 @@ async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
         .unwrap();
     assert!(std::fs::metadata(&log).unwrap().len() > 4 << 20, "the log crosses the reader's blocks");
 
-    let (a, b) = streamed_and_whole(tmp.path(), &log).await;
-    assert!(a == b, "the streamed result differs from the whole split's");
-    let result: Value = serde_json::from_slice(&a).unwrap();
+    let rescored = streamed_and_whole(tmp.path(), &log).await;
+    assert!(rescored.streamed == rescored.whole, "the streamed result differs from the whole split's");
+    assert!(!rescored.log.contains(WRITTEN_AGAIN), "the first part has every column: one pass");
+    let result: Value = serde_json::from_slice(&rescored.streamed).unwrap();
     assert_eq!(result["per_sample_results"].as_array().unwrap().len(), 16_000);
     assert!(result["total_results"]["rule_yes_or_no_eval:accuracy_score_near"].is_number(), "subsets scored");
     assert!(result["per_sample_results"][1]["unscorable"].as_str().unwrap().contains("has no pred"));
@@ -666,29 +667,50 @@ async fn rescoring_a_long_log_as_a_stream_equals_scoring_it_whole() {
 
 /// A T2 log rescored by the command (streamed) and by the library's whole-split pipeline: the
 /// bytes of both result files.
-async fn streamed_and_whole(dir: &std::path::Path, log: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+async fn streamed_and_whole(dir: &std::path::Path, log: &std::path::Path) -> Rescored {
+    rescored_both_ways(dir, log, "T2", None).await
+}
+
+/// What [`rescored_both_ways`] gives: the result files' bytes and what the command logged.
+struct Rescored {
+    streamed: Vec<u8>,
+    whole: Vec<u8>,
+    /// The command's log, at debug level.
+    log: String,
+}
+
+/// What the command logs when a later row widens the result's columns.
+const WRITTEN_AGAIN: &str = "writing the rows again";
+
+/// A log of `task` rescored by the command (streamed) and by the library's whole-split
+/// pipeline, both under the scorer profile given (or the log's default).
+async fn rescored_both_ways(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    task: &str,
+    scorers: Option<multitrust::core::ScorerProfile>,
+) -> Rescored {
     use multitrust::config::Config;
     use multitrust::pipeline::{LogOptions, Request};
     let streamed = dir.join("streamed.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"))
-        .args(["--quiet", "score", "--task", "T2", "--mmtrusteval-log"])
-        .arg(log)
-        .arg("--out")
-        .arg(&streamed)
-        .output()
-        .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_multitrust"));
+    command.env("RUST_LOG", "multitrust=debug").args(["--quiet", "score", "--task", task]);
+    if let Some(profile) = scorers {
+        command.args(["--scorers", &profile.to_string()]);
+    }
+    let out = command.arg("--mmtrusteval-log").arg(log).arg("--out").arg(&streamed).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let options = LogOptions {
         path: log.to_path_buf(),
-        task: "T2".into(),
+        task: task.into(),
         split: None,
         out: None,
         judge: None,
         judge_base_url: None,
         store: None,
         judge_policy: JudgePolicy::default(),
-        scorers: None,
+        scorers,
     };
     let plan = Plan::new(Request::Log(options), &Config::default()).unwrap();
     let engine = Engine::new(None).quiet();
@@ -697,7 +719,11 @@ async fn streamed_and_whole(dir: &std::path::Path, log: &std::path::Path) -> (Ve
     let whole = dir.join("whole.json");
     multitrust::report::write_json(&whole, &record.models[0].tasks[0].splits[0].scores.result_json())
         .unwrap();
-    (std::fs::read(&streamed).unwrap(), std::fs::read(&whole).unwrap())
+    Rescored {
+        streamed: std::fs::read(&streamed).unwrap(),
+        whole: std::fs::read(&whole).unwrap(),
+        log: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// The result's `label` and `extra` columns depend on every row: a log whose first thousands
@@ -715,12 +741,40 @@ async fn columns_that_only_later_rows_have_are_written_for_every_row() {
         .collect();
     std::fs::write(&log, serde_json::to_string_pretty(&json!({"per_sample_results": rows})).unwrap())
         .unwrap();
-    let (a, b) = streamed_and_whole(tmp.path(), &log).await;
-    assert!(a == b, "the streamed result differs from the whole split's");
-    let result: Value = serde_json::from_slice(&a).unwrap();
+    let rescored = streamed_and_whole(tmp.path(), &log).await;
+    assert!(rescored.streamed == rescored.whole, "the streamed result differs from the whole split's");
+    assert!(rescored.log.contains(WRITTEN_AGAIN), "the rows are written a second time");
+    let result: Value = serde_json::from_slice(&rescored.streamed).unwrap();
     assert_eq!(result["per_sample_results"][0]["label"], json!(0));
     assert_eq!(result["per_sample_results"][0]["extra"], Value::Null);
     assert_eq!(result["per_sample_results"][5_999]["extra"]["k"], json!(5_999));
+}
+
+/// With a judge step (answered here by the reference scorers, through the engine) the columns
+/// are read in a first pass, so that no judge request is made twice: a log whose extra fields
+/// only its last rows have is written with the `extra` column from the first row on, as
+/// scoring it whole writes it, and every row is judged.
+#[tokio::test]
+async fn a_judged_log_reads_its_columns_before_any_row_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("g-basic-ocr.json");
+    let rows: Vec<Value> = (0..5_000)
+        .map(|i| {
+            let extra = if i >= 4_900 { json!({"k": i}) } else { Value::Null };
+            json!({"content": {"image_path": format!("./ocr/{i}.png"), "text": "What does the sign say?"}, "pred": format!("It says WORD{i}"), "label": format!("WORD{i}"), "extra": extra})
+        })
+        .collect();
+    std::fs::write(&log, serde_json::to_string_pretty(&json!({"per_sample_results": rows})).unwrap())
+        .unwrap();
+    let reference = Some(multitrust::core::ScorerProfile::Reference);
+    let rescored = rescored_both_ways(tmp.path(), &log, "T1", reference).await;
+    assert!(rescored.streamed == rescored.whole, "the streamed result differs from the whole split's");
+    assert!(!rescored.log.contains(WRITTEN_AGAIN), "no row is judged twice");
+    let result: Value = serde_json::from_slice(&rescored.streamed).unwrap();
+    let rows = result["per_sample_results"].as_array().unwrap();
+    assert_eq!(rows.len(), 5_000);
+    assert!(rows[0].as_object().unwrap().contains_key("extra"), "the column is there from the first row");
+    assert!(rows.iter().all(|r| r.get("unscorable").is_none()), "every row is judged");
 }
 
 /// A row that is not what a log holds, among many whole rows read at once, is named by its

@@ -18,6 +18,7 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// SHA-256 of what is serialized into it, without building the bytes first:
 /// `serde_json::to_writer(&mut hasher, value)` then [`Sha256Writer::hex`].
 #[derive(Default)]
 pub struct Sha256Writer(Sha256);

@@ -653,8 +653,12 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
     let written = |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", base.display()));
 
     let mut columns = match rules_only {
-        true => Columns::Guessed,
-        false => Columns::Read,
+        true => None,
+        false => {
+            let path = path.clone();
+            let read = tokio::task::spawn_blocking(move || read_columns(&path)).await;
+            Some(read.map_err(|_| PipelineError::Usage("reading the log failed".into()))??)
+        }
     };
     let (tally, n) = loop {
         let pass =
@@ -667,7 +671,7 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
             "{}: a later row widens the result's columns; writing the rows again",
             path.display()
         );
-        columns = Columns::Known(seen);
+        columns = Some(seen);
     };
     if n == 0 {
         return Err(PipelineError::Input(format!("{}: the log holds no sample", path.display())));
@@ -698,17 +702,6 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
     Ok(n)
 }
 
-/// How a pass over the log knows the result's columns.
-#[derive(Debug, Clone, Copy)]
-enum Columns {
-    /// From a first reading of the whole log.
-    Read,
-    /// Taken from the first part of rows (checked against all rows at the end).
-    Guessed,
-    /// From an earlier pass.
-    Known(ResultColumns),
-}
-
 /// One pass over a log: read, score and write every row.
 struct Pass<'a> {
     path: &'a Path,
@@ -721,42 +714,28 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Reads, scores and writes every row; gives the tally, the number of rows, the columns
-    /// the rows were written with and the columns the rows have.
+    /// Reads, scores and writes every row with the given columns, or with the first part's
+    /// when none are given; gives the tally, the number of rows, the columns the rows were
+    /// written with and the columns the rows have.
     ///
     /// Three stages at once, each on its own thread but the scoring (which may ask a judge):
-    /// reading rows into samples (and, first, which columns the result has when that is to be
-    /// read); scoring them; writing them and keeping the tally. Parts of rows go between them
+    /// reading rows into samples; scoring them; writing them and keeping the tally. Parts of rows go between them
     /// through short queues, so memory holds a few parts; written parts go back to the reader
     /// to be freed where they were made.
     async fn run(
         &self,
-        columns: Columns,
+        columns: Option<ResultColumns>,
     ) -> Result<(Tally, usize, ResultColumns, ResultColumns), PipelineError> {
         let written =
             |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", self.body.display()));
         let (parts, mut parts_rx) =
             tokio::sync::mpsc::channel::<Result<(Vec<Sample>, Vec<Answer>), PipelineError>>(2);
         let (done, done_rx) = std::sync::mpsc::channel::<SplitScores>();
-        let read_first = matches!(columns, Columns::Read);
-        let (given, given_rx) = std::sync::mpsc::sync_channel::<ResultColumns>(1);
         let reader = {
             let (path, task, split) =
                 (self.path.to_path_buf(), self.task.to_string(), self.split.to_string());
             std::thread::spawn(move || {
                 let send = |part| parts.blocking_send(part).is_ok();
-                if read_first {
-                    match read_columns(&path) {
-                        Ok(columns) => {
-                            let _ = given.send(columns);
-                        }
-                        Err(e) => {
-                            send(Err(e));
-                            return;
-                        }
-                    }
-                }
-                drop(given);
                 let mut rows = match LogRows::open(&path) {
                     Ok(rows) => rows,
                     Err(e) => {
@@ -805,11 +784,7 @@ impl Pass<'_> {
                     let mut tally = Tally::new(specs);
                     let (mut n, mut scratch) = (0, Vec::new());
                     let mut seen = ResultColumns::default();
-                    let mut used = match columns {
-                        Columns::Known(c) => Some(c),
-                        Columns::Read => given_rx.recv().ok(),
-                        Columns::Guessed => None,
-                    };
+                    let mut used = columns;
                     while let Some(scores) = scored_rx.blocking_recv() {
                         seen = scores.samples.iter().fold(seen, |c, s| c.with(&s.target, !s.extra.is_null()));
                         let columns = *used.get_or_insert(seen);
