@@ -58,7 +58,8 @@ pub async fn post_bytes(request: reqwest::RequestBuilder, bytes: Vec<u8>) -> Res
 /// Reads a response: the JSON body of a success, or the classified error.
 pub async fn read_json(response: reqwest::Response) -> Result<Value, CallError> {
     let status = response.status();
-    let headers = response.headers().clone();
+    // The headers are kept for an error's requested wait only; a success needs none.
+    let headers = if status.is_success() { HeaderMap::new() } else { response.headers().clone() };
     let body = response.bytes().await.map_err(transport_error)?;
     if status.is_success() {
         let json: Value = serde_json::from_slice(&body)

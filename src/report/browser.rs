@@ -34,8 +34,9 @@ const NONE: i64 = -1;
 pub struct Browser {
     /// Every distinct text; rows hold indices into it.
     pub strings: Vec<String>,
-    /// One thumbnail per distinct image, as a data URL.
-    pub images: Vec<String>,
+    /// One thumbnail per distinct image, serialized as a data URL (empty for an image that
+    /// could not be read).
+    pub images: Thumbnails,
     /// Model names (rows hold indices).
     pub models: Vec<String>,
     /// Task ids and names, as `T1 Name`.
@@ -210,26 +211,66 @@ fn on_disk(path: &Path, display: &str, data_root: &Path) -> PathBuf {
     data_root.join(rel)
 }
 
-/// One thumbnail per image, made on up to `threads` threads; an image that cannot be read gets
-/// an empty entry (the page then shows its sample without one). Thumbnails already made are
-/// read from the cache, one file in the run (`HASH BASE64` a line), and the new ones added to
-/// it: one file, not one per image, since creating thousands of small files at once costs more
-/// than making the thumbnails.
-fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize) -> Vec<String> {
+/// The thumbnails of a page's images: the base64 JPEGs kept in one text (the cache file's
+/// `HASH BASE64` lines), each image a span of it; serialized as a list of data URLs, written
+/// as they are serialized rather than built as strings first.
+#[derive(Debug, Default)]
+pub struct Thumbnails {
+    text: String,
+    spans: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl Thumbnails {
+    /// How many images there are (an image that could not be read counts, with no thumbnail).
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The base64 JPEG of image `i`, if it could be read.
+    pub fn base64(&self, i: usize) -> Option<&str> {
+        self.spans.get(i)?.clone().map(|r| &self.text[r])
+    }
+}
+
+impl Serialize for Thumbnails {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct DataUrl<'a>(Option<&'a str>);
+        impl Serialize for DataUrl<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    Some(b) => serializer.collect_str(&format_args!("data:image/jpeg;base64,{b}")),
+                    None => serializer.serialize_str(""),
+                }
+            }
+        }
+        serializer.collect_seq((0..self.len()).map(|i| DataUrl(self.base64(i))))
+    }
+}
+
+/// One thumbnail per image, made on up to `threads` threads; an image that cannot be read has
+/// none (the page then shows its sample without one). Thumbnails already made are read from
+/// the cache, one file in the run (`HASH BASE64` a line), and the new ones added to it: one
+/// file, not one per image, since creating thousands of small files at once costs more than
+/// making the thumbnails.
+fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize) -> Thumbnails {
     if images.is_empty() {
-        return Vec::new();
+        return Thumbnails::default();
     }
     let file = cache.map(|dir| dir.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt")));
-    let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).unwrap_or_default();
-    let known: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once(' ')).collect();
-    let missing: Vec<&(String, PathBuf)> =
-        images.iter().filter(|(hash, _)| !known.contains_key(hash.as_str())).collect();
-    let made: HashMap<&str, String> = if missing.is_empty() {
-        HashMap::new()
-    } else {
+    let mut text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).unwrap_or_default();
+    let missing: Vec<&(String, PathBuf)> = {
+        let known = thumbnail_index(&text);
+        images.iter().filter(|(hash, _)| !known.contains_key(hash.as_str())).collect()
+    };
+    if !missing.is_empty() {
         let threads = threads.clamp(1, missing.len());
         let chunk = missing.len().div_ceil(threads);
-        std::thread::scope(|scope| {
+        let made: Vec<(&str, String)> = std::thread::scope(|scope| {
             let handles: Vec<_> = missing
                 .chunks(chunk)
                 .map(|part| {
@@ -244,25 +285,44 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize
                 })
                 .collect();
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        })
-    };
-    if let Some(file) = file.filter(|_| !made.is_empty()) {
-        let mut all = text.clone();
-        for (hash, base64) in &made {
-            all.push_str(&format!("{hash} {base64}\n"));
+        });
+        if !made.is_empty() {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            for (hash, base64) in &made {
+                text.push_str(hash);
+                text.push(' ');
+                text.push_str(base64);
+                text.push('\n');
+            }
+            if let Some(file) = &file {
+                // A cache that cannot be written only costs the next report the decoding.
+                let _ = file.parent().map(std::fs::create_dir_all);
+                let _ = super::atomic_write(file, text.as_bytes());
+            }
         }
-        // A cache that cannot be written only costs the next report the decoding.
-        let _ = file.parent().map(std::fs::create_dir_all);
-        let _ = super::atomic_write(&file, all.as_bytes());
     }
-    images
-        .iter()
-        .map(|(hash, _)| {
-            let base64 =
-                known.get(hash.as_str()).copied().or_else(|| made.get(hash.as_str()).map(String::as_str));
-            base64.map(|b| format!("data:image/jpeg;base64,{b}")).unwrap_or_default()
-        })
-        .collect()
+    let spans = {
+        let known = thumbnail_index(&text);
+        images.iter().map(|(hash, _)| known.get(hash.as_str()).cloned()).collect()
+    };
+    Thumbnails { text, spans }
+}
+
+/// Where each image's base64 lies in a thumbnail cache's text, by the image's hash.
+fn thumbnail_index(text: &str) -> HashMap<&str, std::ops::Range<usize>> {
+    let mut index = HashMap::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        if let Some((hash, base64)) = line.trim_end_matches('\n').split_once(' ') {
+            let from = start + hash.len() + 1;
+            index.insert(hash, from..from + base64.len());
+        }
+    }
+    index
 }
 
 /// A JPEG thumbnail (longest side at most [`THUMBNAIL_SIDE`]; a smaller image keeps its size) of
@@ -339,5 +399,39 @@ mod tests {
         assert_eq!(side(32, 20), (32, 20));
         assert_eq!(side(THUMBNAIL_SIDE, 10), (THUMBNAIL_SIDE, 10));
         assert_eq!(thumbnail_jpeg(&dir.path().join("absent.png")), None);
+    }
+
+    #[test]
+    fn thumbnails_are_cached_once_and_read_back_as_the_same_data_urls() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let image = |name: &str, rgb: [u8; 3]| {
+            let path = dir.path().join(name);
+            image::RgbImage::from_pixel(8, 6, image::Rgb(rgb)).save(&path).expect("the image");
+            (format!("hash-{name}"), path)
+        };
+        let (a, b) = (image("a.png", [200, 0, 0]), image("b.png", [0, 0, 200]));
+        let absent = ("hash-absent".to_string(), dir.path().join("absent.png"));
+        let cache = dir.path().join("cache");
+        let as_json = |t: &Thumbnails| serde_json::to_value(t).expect("JSON");
+
+        let first = thumbnails(&[a.clone(), absent.clone()], Some(&cache), 2);
+        let urls = as_json(&first);
+        let url = urls[0].as_str().expect("a data URL");
+        let jpeg = base64_simd::STANDARD
+            .decode_to_vec(url.strip_prefix("data:image/jpeg;base64,").expect("a JPEG data URL"))
+            .expect("base64");
+        assert_eq!(image::load_from_memory(&jpeg).expect("a JPEG").width(), 8);
+        assert_eq!(urls[1], "", "an unreadable image has no thumbnail");
+
+        // A second page adds b to the cache and reads a from it, in the order it asks.
+        std::fs::remove_file(&a.1).expect("a removed");
+        let second = thumbnails(&[b.clone(), a.clone()], Some(&cache), 1);
+        let again = as_json(&second);
+        assert_eq!(again[1], urls[0], "a comes from the cache");
+        assert!(again[0].as_str().is_some_and(|u| u.len() > 30 && u != url));
+        let text =
+            std::fs::read_to_string(cache.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt"))).expect("cache");
+        assert_eq!(text.lines().count(), 2, "one line an image: {text}");
+        assert_eq!(second.base64(0).map(str::len), again[0].as_str().map(|u| u.len() - 23));
     }
 }
