@@ -9,6 +9,7 @@
 //! `generated/thumbnails-96.txt`, so a second report of the same run decodes no image.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -217,24 +218,7 @@ fn on_disk(path: &Path, display: &str, data_root: &Path) -> PathBuf {
 #[derive(Debug, Default)]
 pub struct Thumbnails {
     text: String,
-    spans: Vec<Option<std::ops::Range<usize>>>,
-}
-
-impl Thumbnails {
-    /// How many images there are (an image that could not be read counts, with no thumbnail).
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// Whether there is no image.
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    /// The base64 JPEG of image `i`, if it could be read.
-    pub fn base64(&self, i: usize) -> Option<&str> {
-        self.spans.get(i)?.clone().map(|r| &self.text[r])
-    }
+    spans: Vec<Option<Range<usize>>>,
 }
 
 impl Serialize for Thumbnails {
@@ -248,7 +232,7 @@ impl Serialize for Thumbnails {
                 }
             }
         }
-        serializer.collect_seq((0..self.len()).map(|i| DataUrl(self.base64(i))))
+        serializer.collect_seq(self.spans.iter().map(|span| DataUrl(span.clone().map(|r| &self.text[r]))))
     }
 }
 
@@ -263,22 +247,30 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize
     }
     let file = cache.map(|dir| dir.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt")));
     let mut text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).unwrap_or_default();
-    let missing: Vec<&(String, PathBuf)> = {
+    // Each image's span in the cache's text, where it is there already.
+    let mut spans: Vec<Option<Range<usize>>> = {
         let known = thumbnail_index(&text);
-        images.iter().filter(|(hash, _)| !known.contains_key(hash.as_str())).collect()
+        images.iter().map(|(hash, _)| known.get(hash.as_str()).cloned()).collect()
     };
+    let missing: Vec<(usize, &Path)> = spans
+        .iter()
+        .zip(images)
+        .enumerate()
+        .filter(|(_, (s, _))| s.is_none())
+        .map(|(i, (_, (_, p)))| (i, p.as_path()))
+        .collect();
     if !missing.is_empty() {
         let threads = threads.clamp(1, missing.len());
         let chunk = missing.len().div_ceil(threads);
-        let made: Vec<(&str, String)> = std::thread::scope(|scope| {
+        let made: Vec<(usize, String)> = std::thread::scope(|scope| {
             let handles: Vec<_> = missing
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .filter_map(|(hash, path)| {
+                            .filter_map(|&(i, path)| {
                                 let jpeg = thumbnail_jpeg(path)?;
-                                Some((hash.as_str(), base64_simd::STANDARD.encode_to_string(&jpeg)))
+                                Some((i, base64_simd::STANDARD.encode_to_string(&jpeg)))
                             })
                             .collect::<Vec<_>>()
                     })
@@ -290,9 +282,10 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            for (hash, base64) in &made {
-                text.push_str(hash);
+            for (i, base64) in &made {
+                text.push_str(&images[*i].0);
                 text.push(' ');
+                spans[*i] = Some(text.len()..text.len() + base64.len());
                 text.push_str(base64);
                 text.push('\n');
             }
@@ -303,15 +296,11 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize
             }
         }
     }
-    let spans = {
-        let known = thumbnail_index(&text);
-        images.iter().map(|(hash, _)| known.get(hash.as_str()).cloned()).collect()
-    };
     Thumbnails { text, spans }
 }
 
 /// Where each image's base64 lies in a thumbnail cache's text, by the image's hash.
-fn thumbnail_index(text: &str) -> HashMap<&str, std::ops::Range<usize>> {
+fn thumbnail_index(text: &str) -> HashMap<&str, Range<usize>> {
     let mut index = HashMap::new();
     let mut at = 0;
     for line in text.split_inclusive('\n') {
@@ -432,6 +421,8 @@ mod tests {
         let text =
             std::fs::read_to_string(cache.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt"))).expect("cache");
         assert_eq!(text.lines().count(), 2, "one line an image: {text}");
-        assert_eq!(second.base64(0).map(str::len), again[0].as_str().map(|u| u.len() - 23));
+        // A third page, with neither file left, reads both from the cache as the second had them.
+        std::fs::remove_file(&b.1).expect("b removed");
+        assert_eq!(as_json(&thumbnails(&[b.clone(), a.clone()], Some(&cache), 1)), again);
     }
 }
