@@ -125,6 +125,8 @@ pub struct LogRows {
     file: File,
     path: PathBuf,
     buf: Vec<u8>,
+    /// Room for the rows parsed at once, as a JSON list (reused).
+    list: Vec<u8>,
     /// Consumed up to here.
     at: usize,
     eof: bool,
@@ -146,6 +148,7 @@ impl LogRows {
             file,
             path: path.to_path_buf(),
             buf: Vec::new(),
+            list: Vec::new(),
             at: 0,
             eof: false,
             place: Place::Start,
@@ -240,16 +243,22 @@ impl LogRows {
     }
 
     /// Appends the next rows to `out`: as many as are whole in what has been read, at least
-    /// one; false after the last row. Parsing many rows at once saves the parser's set-up for
-    /// each.
-    pub fn next_rows<T: DeserializeOwned>(&mut self, out: &mut Vec<T>) -> Result<bool, PipelineError> {
+    /// one and at most `max`; false after the last row. Parsing many rows at once saves the
+    /// parser's set-up for each.
+    pub fn next_rows<T: DeserializeOwned>(
+        &mut self,
+        out: &mut Vec<T>,
+        max: usize,
+    ) -> Result<bool, PipelineError> {
         if !self.seek_row()? {
             return Ok(false);
         }
         // The rows that are whole, with the commas between them, from this one on.
         let (start, mut end, mut n) = (self.at, self.at, 0);
         let mut at = self.at;
-        while let Some(row_end) = value_end(&self.buf, at).filter(|&e| e < self.buf.len()) {
+        while n < max
+            && let Some(row_end) = value_end(&self.buf, at).filter(|&e| e < self.buf.len())
+        {
             (end, n) = (row_end, n + 1);
             let gap = self.buf[row_end..].iter().position(|b| !b.is_ascii_whitespace());
             let Some(comma) = gap.map(|g| row_end + g).filter(|&c| self.buf[c] == b',') else { break };
@@ -264,11 +273,12 @@ impl LogRows {
         if n > 1 {
             // Read as one list: `[` + the rows + `]`.
             let kept = out.len();
-            let mut list = Vec::with_capacity(end - start + 2);
+            let list = &mut self.list;
+            list.clear();
             list.push(b'[');
             list.extend_from_slice(&self.buf[start..end]);
             list.push(b']');
-            let mut de = serde_json::Deserializer::from_slice(&list);
+            let mut de = serde_json::Deserializer::from_slice(list);
             if serde::de::DeserializeSeed::deserialize(Append(out), &mut de).is_ok() && out.len() == kept + n
             {
                 self.at = end;
@@ -608,7 +618,7 @@ pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<An
     let mut rows = LogRows::open(path)?;
     let mut builder = SplitBuilder::new(task, split);
     let (mut answers, mut read) = (Vec::new(), Vec::new());
-    while rows.next_rows::<Row>(&mut read)? {
+    while rows.next_rows::<Row>(&mut read, PART)? {
         for row in read.drain(..) {
             let i = answers.len();
             answers.push(row.into_sample(i, &mut builder, path));
@@ -620,6 +630,10 @@ pub fn read(path: &Path, task: &str, split: &str) -> Result<(Vec<Sample>, Vec<An
 /// Rows scored together: enough that a judge's concurrency is kept busy, few enough that
 /// memory stays small.
 const PART: usize = 2048;
+
+/// Rows scored together by rules alone: each part's time is the rules' own, so small parts
+/// keep the stages' memory (a few parts each) small without slowing them.
+const RULES_PART: usize = 512;
 
 /// Rescores a log (the plan of `multitrust score --mmtrusteval-log`) and writes its result file
 /// in the original's layout to the plan's output, or to stdout: the same bytes as scoring the
@@ -661,8 +675,9 @@ pub async fn rescore(plan: &Plan, engine: &Engine) -> Result<usize, PipelineErro
         }
     };
     let (tally, n) = loop {
+        let part = if rules_only { RULES_PART } else { PART };
         let pass =
-            Pass { path, split, task: task.info().id, chains: &chains, scorer: &scorer, body: &body.0 };
+            Pass { path, split, task: task.info().id, chains: &chains, scorer: &scorer, body: &body.0, part };
         let (tally, n, used, seen) = pass.run(columns).await?;
         if used == seen {
             break (tally, n);
@@ -711,6 +726,8 @@ struct Pass<'a> {
     scorer: &'a Scorer<'a>,
     /// Where the rows are written.
     body: &'a Path,
+    /// Rows scored together.
+    part: usize,
 }
 
 impl Pass<'_> {
@@ -718,10 +735,10 @@ impl Pass<'_> {
     /// when none are given; gives the tally, the number of rows, the columns the rows were
     /// written with and the columns the rows have.
     ///
-    /// Three stages at once, each on its own thread but the scoring (which may ask a judge):
-    /// reading rows into samples; scoring them; writing them and keeping the tally. Parts of rows go between them
-    /// through short queues, so memory holds a few parts; written parts go back to the reader
-    /// to be freed where they were made.
+    /// Four stages at once, each on its own thread but the scoring (which may ask a judge):
+    /// parsing rows; making them samples (with their ids' digests); scoring them; writing them
+    /// and keeping the tally. Parts of rows go between them through short queues, so memory
+    /// holds a few parts.
     async fn run(
         &self,
         columns: Option<ResultColumns>,
@@ -730,45 +747,50 @@ impl Pass<'_> {
             |e: std::io::Error| PipelineError::Input(format!("{}: cannot write: {e}", self.body.display()));
         let (parts, mut parts_rx) =
             tokio::sync::mpsc::channel::<Result<(Vec<Sample>, Vec<Answer>), PipelineError>>(2);
-        let (done, done_rx) = std::sync::mpsc::channel::<SplitScores>();
+        let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Result<(usize, Vec<Row>), PipelineError>>(2);
         let reader = {
-            let (path, task, split) =
-                (self.path.to_path_buf(), self.task.to_string(), self.split.to_string());
+            let (path, part) = (self.path.to_path_buf(), self.part);
             std::thread::spawn(move || {
-                let send = |part| parts.blocking_send(part).is_ok();
                 let mut rows = match LogRows::open(&path) {
                     Ok(rows) => rows,
                     Err(e) => {
-                        send(Err(e));
+                        let _ = rows_tx.send(Err(e));
                         return;
                     }
                 };
-                let mut builder = SplitBuilder::new(&task, &split);
-                let mut answers = Vec::with_capacity(PART);
-                let mut read = Vec::new();
                 loop {
-                    let first = rows.count;
-                    let more = match rows.next_rows::<Row>(&mut read) {
-                        Ok(more) => more,
-                        Err(e) => {
-                            send(Err(e));
-                            return;
-                        }
-                    };
-                    for (i, row) in (first..).zip(read.drain(..)) {
-                        answers.push(row.into_sample(i, &mut builder, &path));
-                        if answers.len() == PART {
-                            done_rx.try_iter().for_each(drop);
-                            let answers = std::mem::replace(&mut answers, Vec::with_capacity(PART));
-                            if !send(Ok((builder.take(), answers))) {
+                    let (first, mut read) = (rows.count, Vec::with_capacity(part));
+                    let more = loop {
+                        let room = part - read.len();
+                        match rows.next_rows::<Row>(&mut read, room) {
+                            Ok(true) if read.len() < part => {}
+                            Ok(more) => break more,
+                            Err(e) => {
+                                let _ = rows_tx.send(Err(e));
                                 return;
                             }
                         }
+                    };
+                    if (!read.is_empty() && rows_tx.send(Ok((first, read))).is_err()) || !more {
+                        return;
                     }
-                    if !more {
-                        if !answers.is_empty() {
-                            send(Ok((builder.take(), answers)));
-                        }
+                }
+            })
+        };
+        let builder = {
+            let (path, task, split) =
+                (self.path.to_path_buf(), self.task.to_string(), self.split.to_string());
+            std::thread::spawn(move || {
+                let mut builder = SplitBuilder::new(&task, &split);
+                for part in rows_rx {
+                    let part = part.map(|(first, read)| {
+                        let answers: Vec<Answer> = (first..)
+                            .zip(read)
+                            .map(|(i, row)| row.into_sample(i, &mut builder, &path))
+                            .collect();
+                        (builder.take(), answers)
+                    });
+                    if parts.blocking_send(part).is_err() {
                         return;
                     }
                 }
@@ -795,7 +817,6 @@ impl Pass<'_> {
                             n += 1;
                         }
                         tally.add(&scores);
-                        let _ = done.send(scores);
                     }
                     w.flush()?;
                     Ok((tally, n, used.unwrap_or(seen), seen))
@@ -832,6 +853,7 @@ impl Pass<'_> {
         drop(scored);
         drop(parts_rx);
         let _ = reader.join();
+        let _ = builder.join();
         let written = writer
             .join()
             .map_err(|_| PipelineError::Usage("writing the result failed".into()))?
@@ -848,7 +870,7 @@ fn read_columns(path: &Path) -> Result<ResultColumns, PipelineError> {
     let mut columns = ResultColumns::default();
     let mut rows = LogRows::open(path)?;
     let mut read = Vec::new();
-    while rows.next_rows::<RowColumns>(&mut read)? {
+    while rows.next_rows::<RowColumns>(&mut read, PART)? {
         columns = read.drain(..).fold(columns, |c, row| c.with(&row.label, !row.extra.0.is_empty()));
     }
     match rows.count {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::Value;
 use super::classifier::Classifier;
 use super::judge::{Expect, Judge, JudgeScore, JudgeTrace};
-use super::metrics::{Cell, Metric, json_number};
+use super::metrics::{Cell, Metric, Running, json_number};
 use super::rules::{self, MatchAndScore};
 use crate::core::{Need, Unscorable};
 use crate::sample::{LogContent, Target};
@@ -461,54 +461,73 @@ impl Columns {
     }
 }
 
-/// What a split's totals need of each sample, kept while everything else about it streams
-/// past (rescoring a log of any length): its subset, its target and each chain's last value.
+/// A split's totals worked out while its samples stream past (rescoring a log of any length):
+/// every scalar metric of every chain as a [`Running`] metric, over all samples and over each
+/// subset's, so that memory does not grow with the split (but for Pearson's points).
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     chains: Vec<ChainSpec>,
+    /// Each scalar metric: its chain.
+    columns: Vec<usize>,
+    /// The subsets' names, in the order they were met.
     subsets: Vec<String>,
-    subset: Vec<Option<u32>>,
-    targets: Vec<Target>,
-    /// `values[chain][sample]`.
-    values: Vec<Vec<Option<Value>>>,
+    /// `running[column][0]` over all samples, `running[column][1 + k]` over subset `k`'s.
+    running: Vec<Vec<Running>>,
 }
 
 impl Tally {
     /// An empty tally for a split's chains.
     pub fn new(chains: Vec<ChainSpec>) -> Tally {
-        let values = vec![Vec::new(); chains.len()];
-        Tally { chains, values, ..Tally::default() }
+        let (mut columns, mut running) = (Vec::new(), Vec::new());
+        for (c, spec) in chains.iter().enumerate() {
+            for metric in spec.metrics.iter().filter(|m| m.is_scalar()) {
+                columns.push(c);
+                running.push(vec![Running::new(metric)]);
+            }
+        }
+        Tally { chains, columns, subsets: Vec::new(), running }
     }
 
     /// Adds the samples of one part of the split, in order.
     pub fn add(&mut self, scores: &SplitScores) {
         for sample in &scores.samples {
-            let subset =
+            let slot =
                 sample.subset.as_deref().map(|name| match self.subsets.iter().position(|s| s == name) {
-                    Some(at) => at as u32,
+                    Some(at) => at + 1,
                     None => {
                         self.subsets.push(name.to_string());
-                        (self.subsets.len() - 1) as u32
+                        for running in &mut self.running {
+                            let fresh = Running::new(running[0].metric());
+                            running.push(fresh);
+                        }
+                        self.subsets.len()
                     }
                 });
-            self.subset.push(subset);
-            self.targets.push(sample.target.clone());
-            for (c, values) in self.values.iter_mut().enumerate() {
-                values.push(sample.value(c).cloned());
+            for (&c, running) in self.columns.iter().zip(&mut self.running) {
+                let Some(value) = sample.value(c) else { continue };
+                let cell = Cell::new(running[0].metric(), &sample.target, value);
+                running[0].push(cell);
+                if let Some(slot) = slot {
+                    running[slot].push(cell);
+                }
             }
         }
     }
 
-    /// The split's scalar metrics: the same as [`SplitScores::totals`] over all its samples.
+    /// The split's scalar metrics: the same as [`SplitScores::totals`] over all its samples,
+    /// in the same order (all samples', then each subset's in name order).
     pub fn totals(&self) -> Vec<(String, Option<f64>)> {
-        let idx: Vec<usize> = (0..self.targets.len()).collect();
-        totals_over(
-            &self.chains,
-            &idx,
-            |i| self.subset[i].map(|s| self.subsets[s as usize].as_str()),
-            |i| &self.targets[i],
-            |i, c| self.values[c][i].as_ref(),
-        )
+        let mut order: Vec<usize> = (0..self.subsets.len()).collect();
+        order.sort_by(|&a, &b| self.subsets[a].cmp(&self.subsets[b]));
+        let slots =
+            std::iter::once((None, 0)).chain(order.into_iter().map(|k| (Some(&*self.subsets[k]), k + 1)));
+        let mut out = Vec::new();
+        for (subset, slot) in slots {
+            for (&c, running) in self.columns.iter().zip(&self.running) {
+                out.push((total_key(&self.chains[c], running[0].metric(), subset), running[slot].value()));
+            }
+        }
+        out
     }
 }
 
@@ -589,3 +608,89 @@ pub struct Pred {
 
 /// The model's answers to a split, in sample order (or why each is missing).
 pub type Preds = Vec<Result<Pred, Unscorable>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::UnscorableKind;
+
+    /// A split of two chains with every kind of scalar metric, three subsets and samples left
+    /// unscored, some of whose values are not numbers.
+    fn split(n: usize) -> SplitScores {
+        let metric_lists = [
+            vec![
+                Metric::Accuracy,
+                Metric::PredMean,
+                Metric::PredSum,
+                Metric::Precision,
+                Metric::Recall,
+                Metric::F1,
+                Metric::Failure { fails_num: 0.0 },
+            ],
+            vec![
+                Metric::Pearson { nan_to_num: Some(0.5) },
+                Metric::PredMean,
+                Metric::Failure { fails_num: f64::NAN },
+            ],
+        ];
+        let chains = metric_lists
+            .into_iter()
+            .enumerate()
+            .map(|(c, metrics)| ChainSpec { prefixes: vec![format!("c{c}")], metrics });
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let samples = (0..n)
+            .map(|i| {
+                let label = (next() % 2) as i64;
+                let yes_no = match next() % 10 {
+                    0 => Err(Unscorable::new(UnscorableKind::Data, "no answer")),
+                    // A text now and then: the mean, sum and failure share of chain 0 are undefined.
+                    1 if i % 3 == 0 => Ok(Value::Text("maybe".into())),
+                    _ => Ok(Value::Int((next() % 2) as i64)),
+                };
+                let score = match next() % 8 {
+                    0 => Ok(Value::Float(f64::NAN)),
+                    _ => Ok(Value::Float((next() % 1000) as f64 / 7.0)),
+                };
+                SampleScore {
+                    id: format!("t/s/{i}"),
+                    group: format!("{i}"),
+                    subset: ["b", "a", "c"].get(i % 4).map(|s| s.to_string()),
+                    target: if i % 5 == 0 { Target::Float(label as f64 + 0.25) } else { Target::Int(label) },
+                    content: LogContent::default(),
+                    extra: Json::Null,
+                    pred: Some(String::new()),
+                    error: None,
+                    steps: vec![vec![yes_no], vec![score]],
+                    judges: Vec::new(),
+                }
+            })
+            .collect();
+        SplitScores { task: "t".into(), split: "s".into(), chains: chains.collect(), samples }
+    }
+
+    #[test]
+    fn a_tally_of_parts_gives_the_whole_splits_totals() {
+        let whole = split(1000);
+        let expected = whole.totals(None);
+        assert!(
+            expected.iter().any(|(k, v)| k.ends_with("_b") && v.is_none()),
+            "a subset's mean is undefined"
+        );
+        assert!(expected.iter().filter(|(_, v)| v.is_some()).count() > 20, "{expected:?}");
+        let mut tally = Tally::new(whole.chains.clone());
+        for part in whole.samples.chunks(137) {
+            tally.add(&SplitScores { samples: part.to_vec(), ..whole.clone() });
+        }
+        let got = tally.totals();
+        assert_eq!(got.len(), expected.len());
+        for ((k, v), (ek, ev)) in got.iter().zip(&expected) {
+            assert_eq!(k, ek);
+            // The same numbers bit for bit: the same sums in the same order.
+            assert_eq!(v.map(f64::to_bits), ev.map(f64::to_bits), "{k}");
+        }
+    }
+}

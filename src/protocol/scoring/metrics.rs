@@ -74,66 +74,113 @@ impl Metric {
     ///
     /// [`compute`]: Metric::compute
     pub fn compute_cells(&self, cells: impl Iterator<Item = Cell> + Clone) -> Option<f64> {
-        // The count and sum of the predictions; `None` when one is not a number.
-        let nums = || cells.clone().try_fold((0usize, 0.0f64), |(n, sum), c| Some((n + 1, sum + c.num?)));
-        let result = match self {
-            Metric::PredNoOp => return None,
-            Metric::PredSum => Some(nums()?.1),
-            Metric::PredMean => match nums()? {
-                (0, _) => None,
-                (n, sum) => Some(sum / n as f64),
-            },
-            Metric::Accuracy | Metric::IouJudge => {
-                let (n, hits) = cells.fold((0, 0), |(n, h), c| (n + 1, h + usize::from(c.hit)));
-                match self {
-                    Metric::IouJudge if n == 0 => return None,
-                    Metric::IouJudge => Some(100.0 * hits as f64 / n as f64),
-                    _ => ratio(hits, n),
-                }
-            }
-            Metric::Precision | Metric::Recall | Metric::F1 => {
-                let mut c = Confusion { tp: 0.0, fp: 0.0, fn_: 0.0 };
-                for cell in cells {
-                    let truth = cell.label == Some(1.0);
-                    let guess = cell.num == Some(1.0);
-                    match (truth, guess) {
-                        (true, true) => c.tp += 1.0,
-                        (false, true) => c.fp += 1.0,
-                        (true, false) => c.fn_ += 1.0,
-                        (false, false) => {}
-                    }
-                }
-                Some(match self {
-                    Metric::Precision => safe_div(c.tp, c.tp + c.fp),
-                    Metric::Recall => safe_div(c.tp, c.tp + c.fn_),
-                    _ => safe_div(2.0 * c.tp, 2.0 * c.tp + c.fp + c.fn_),
-                })
-            }
+        match self {
+            // Walked twice rather than kept, so that a resample allocates nothing.
             Metric::Pearson { nan_to_num } => {
-                let points = cells.filter_map(|c| {
-                    let mut x = c.num.unwrap_or(f64::NAN) as f32 as f64;
-                    if x.is_nan()
-                        && let Some(r) = nan_to_num
-                    {
-                        x = *r;
-                    }
-                    let y = c.label.unwrap_or(f64::NAN) as f32 as f64;
-                    (!x.is_nan()).then_some((x, y))
-                });
-                pearson_of(points)
+                pearson_of(cells.filter_map(|c| pearson_point(*nan_to_num, c))).filter(|v| !v.is_nan())
             }
-            Metric::Failure { fails_num } => {
-                let (mut n, mut fails) = (0, 0);
-                for c in cells {
-                    let v = c.num?;
-                    n += 1;
-                    fails += usize::from(if fails_num.is_nan() { v.is_nan() } else { v == *fails_num });
+            _ => {
+                let mut running = Running::new(self);
+                cells.for_each(|c| running.push(c));
+                running.value()
+            }
+        }
+    }
+}
+
+/// A metric worked out as the cells of the scored samples arrive, one at a time: what
+/// [`Metric::compute_cells`] gives for the same cells in the same order, from counts and
+/// running sums (and the points, for Pearson's r alone). It is how a log of any length is
+/// totalled without keeping its samples.
+#[derive(Debug, Clone)]
+pub struct Running {
+    metric: Metric,
+    /// Cells seen.
+    n: usize,
+    /// The predictions' sum in order; `None` once one is not a number.
+    sum: Option<f64>,
+    /// Hits (`accuracy_score`, `iou_judge`) or failures (`failure`).
+    hits: usize,
+    confusion: Confusion,
+    /// Pearson's points.
+    points: Vec<(f64, f64)>,
+}
+
+impl Running {
+    /// Nothing seen yet.
+    pub fn new(metric: &Metric) -> Running {
+        Running {
+            metric: *metric,
+            n: 0,
+            sum: Some(0.0),
+            hits: 0,
+            confusion: Confusion { tp: 0.0, fp: 0.0, fn_: 0.0 },
+            points: Vec::new(),
+        }
+    }
+
+    /// The metric worked out.
+    pub fn metric(&self) -> &Metric {
+        &self.metric
+    }
+
+    /// Takes in one scored sample's cell.
+    pub fn push(&mut self, cell: Cell) {
+        self.n += 1;
+        self.sum = self.sum.zip(cell.num).map(|(sum, x)| sum + x);
+        match &self.metric {
+            Metric::Accuracy | Metric::IouJudge => self.hits += usize::from(cell.hit),
+            Metric::Precision | Metric::Recall | Metric::F1 => {
+                let c = &mut self.confusion;
+                match (cell.label == Some(1.0), cell.num == Some(1.0)) {
+                    (true, true) => c.tp += 1.0,
+                    (false, true) => c.fp += 1.0,
+                    (true, false) => c.fn_ += 1.0,
+                    (false, false) => {}
                 }
-                ratio(fails, n)
             }
+            Metric::Pearson { nan_to_num } => self.points.extend(pearson_point(*nan_to_num, cell)),
+            Metric::Failure { fails_num } => {
+                let v = cell.num.unwrap_or(f64::NAN);
+                self.hits += usize::from(if fails_num.is_nan() { v.is_nan() } else { v == *fails_num });
+            }
+            Metric::PredNoOp | Metric::PredSum | Metric::PredMean => {}
+        }
+    }
+
+    /// The metric over the cells seen; `None` for NaN or a list.
+    pub fn value(&self) -> Option<f64> {
+        let (n, c) = (self.n, &self.confusion);
+        let result = match &self.metric {
+            Metric::PredNoOp => return None,
+            Metric::PredSum => self.sum,
+            Metric::PredMean if n == 0 => return None,
+            Metric::PredMean => Some(self.sum? / n as f64),
+            Metric::IouJudge if n == 0 => return None,
+            Metric::IouJudge => Some(100.0 * self.hits as f64 / n as f64),
+            Metric::Accuracy => ratio(self.hits, n),
+            Metric::Precision => Some(safe_div(c.tp, c.tp + c.fp)),
+            Metric::Recall => Some(safe_div(c.tp, c.tp + c.fn_)),
+            Metric::F1 => Some(safe_div(2.0 * c.tp, 2.0 * c.tp + c.fp + c.fn_)),
+            Metric::Pearson { .. } => pearson_of(self.points.iter().copied()),
+            // A prediction that is not a number leaves the share undefined.
+            Metric::Failure { .. } => ratio(self.hits, self.sum.map(|_| n)?),
         };
         result.filter(|v| !v.is_nan())
     }
+}
+
+/// A sample's point for Pearson's r, as the original reads it (both as `float32`; a NaN
+/// prediction replaced when `nan_to_num` is given, and the point left out when it stays NaN).
+fn pearson_point(nan_to_num: Option<f64>, c: Cell) -> Option<(f64, f64)> {
+    let mut x = c.num.unwrap_or(f64::NAN) as f32 as f64;
+    if x.is_nan()
+        && let Some(r) = nan_to_num
+    {
+        x = r;
+    }
+    let y = c.label.unwrap_or(f64::NAN) as f32 as f64;
+    (!x.is_nan()).then_some((x, y))
 }
 
 /// What a metric reads of one scored sample: its prediction and label as numbers, and whether
@@ -190,6 +237,7 @@ fn same(label: &Target, pred: &Value) -> bool {
     }
 }
 
+#[derive(Debug, Clone)]
 struct Confusion {
     tp: f64,
     fp: f64,
