@@ -32,6 +32,29 @@ use multitrust::protocol::tasks::{self, LoadContext};
 use multitrust::report;
 use multitrust::sample::Message;
 
+/// Tells mimalloc not to commit its arenas up front, so that memory it frees leaves the
+/// resident set when it is purged: with eager commit a purge only marks pages free to take
+/// back (`MADV_FREE`), and they stay resident until the kernel wants them; a run's peak
+/// resident memory was 25-40% higher. It must run before the first allocation reserves the
+/// first arena, so it runs as a constructor, after mimalloc's own (which reads the
+/// `MIMALLOC_*` variables; a `MIMALLOC_ARENA_EAGER_COMMIT` the user sets still wins).
+#[cfg(target_os = "linux")]
+extern "C" fn return_freed_memory_promptly() {
+    // `mi_option_arena_eager_commit`, the fifth option of mimalloc's `mi_option_e` (v2 and v3).
+    const ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+    unsafe extern "C" {
+        fn mi_option_set_default(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: sets the default of one of mimalloc's options (an integer in its option table);
+    // mimalloc is linked as this binary's allocator and has set its options up.
+    unsafe { mi_option_set_default(ARENA_EAGER_COMMIT, 0) };
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RETURN_FREED_MEMORY_PROMPTLY: extern "C" fn() = return_freed_memory_promptly;
+
 /// mimalloc instead of the system allocator: a run and a rescoring make and drop many small
 /// strings a sample, where glibc's malloc and free took a third of a rescoring's CPU time.
 #[global_allocator]
