@@ -13,7 +13,7 @@
 //!
 //! One text is run at a time, so there is no padding and no attention mask but the window's.
 
-use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, embedding, layer_norm};
 use serde::Deserialize;
 
@@ -315,7 +315,7 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<T
     if let Some(mask) = mask {
         scores = scores.broadcast_add(mask)?;
     }
-    candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(v)
+    candle_nn::ops::softmax_last_dim(&scores)?.matmul(v)
 }
 
 /// Longformer's local attention for texts longer than the window: row blocks, each over the
