@@ -182,18 +182,19 @@ impl From<Policy> for JudgePolicy {
     }
 }
 
-/// candle sizes its matrix products by the physical cores it detects, which on some virtual
-/// machines is fewer than those the process may use (one of two here, which cost 20% of the
-/// in-process classifiers' speed); use every available core unless `RAYON_NUM_THREADS` says
-/// otherwise. Called first in `main`, before any other thread exists.
-#[cfg(feature = "local")]
-fn use_every_core_for_classifiers() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none()
-        && let Ok(n) = std::thread::available_parallelism()
-    {
+/// An in-process classifier runs one text per core at once ([`texts_at_once`]), so each
+/// forward pass keeps to one core: candle's matrix products and element-wise operations
+/// otherwise split every operation over the cores (as many as `RAYON_NUM_THREADS` says), and
+/// two texts in flight would each wait on the other's threads. A `RAYON_NUM_THREADS` the user
+/// sets is kept. Called first in `main`, before any other thread exists.
+///
+/// [`texts_at_once`]: multitrust::backends::local::texts_at_once
+#[cfg(all(feature = "local", not(feature = "cuda")))]
+fn one_core_per_classified_text() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // SAFETY: no other thread has been started yet, so nothing reads the environment
         // while it changes.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.get().to_string()) };
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
 }
 
@@ -481,8 +482,8 @@ mod code {
 }
 
 fn main() {
-    #[cfg(feature = "local")]
-    use_every_core_for_classifiers();
+    #[cfg(all(feature = "local", not(feature = "cuda")))]
+    one_core_per_classified_text();
     // Usage errors exit 1 (clap's own default, 2, is this tool's code for data problems).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -895,8 +896,8 @@ fn classify_command(args: ClassifyArgs) -> Result<i32> {
         model.weights_sha256()
     );
     let mut out = std::io::stdout().lock();
-    for text in texts {
-        let logits = model.logits(&text)?;
+    for (text, logits) in texts.iter().zip(model.logits_of_all(&texts)) {
+        let logits = logits?;
         let reply = ClassReply::from_logits(
             model.labels().to_vec(),
             logits,

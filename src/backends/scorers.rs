@@ -548,8 +548,7 @@ impl TextClassifier {
         let provider = endpoint.provider.unwrap_or_default();
         let mut limits = endpoint.limits().unwrap_or_default();
         if provider == ClassifierProvider::Local && endpoint.concurrency.is_none() {
-            // One text at a time: each forward pass already uses every core.
-            limits.concurrency = 1;
+            limits.concurrency = crate::backends::local::texts_at_once();
         }
         let model = endpoint.model.clone().unwrap_or_else(|| default_model.to_string());
         let served = |what: &str| {
