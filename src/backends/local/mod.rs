@@ -40,7 +40,7 @@ struct Head {
 
 /// How many texts an in-process classifier runs at once. On the CPU, one per available core,
 /// each forward pass on one core (the binary sets `RAYON_NUM_THREADS=1` unless it is set): on
-/// two cores that gave 1.3-1.9x the texts per second of one text at a time over both cores,
+/// two cores that gave 1.2-1.5x the texts per second of one text at a time over both cores,
 /// whose threads wait on each other at every operation. On a GPU, one.
 pub fn texts_at_once() -> usize {
     match cfg!(feature = "cuda") {
