@@ -505,8 +505,14 @@ fn main() {
         .init();
     // One thread drives the network: the work is waiting on servers, and on a small machine
     // waking threads costs more than the requests themselves (see the engine benchmark).
-    // Blocking work (store lookups) runs on tokio's blocking pool; the store writes on its own.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    // Blocking work (store lookups, in-process classifiers, images) runs on tokio's blocking
+    // pool, kept to a few threads more than the cores; the store writes on its own thread.
+    let blocking = std::thread::available_parallelism().map_or(2, |n| n.get()) + 4;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(blocking)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
