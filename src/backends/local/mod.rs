@@ -169,28 +169,10 @@ impl LocalClassifier {
 
     /// The logits of many texts, in their order, [`texts_at_once`] of them at a time.
     pub fn logits_of_all(&self, texts: &[String]) -> Vec<Result<Vec<f64>, LocalError>> {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(text) = texts.get(i) else { return done };
-                done.push((i, self.logits(text)));
-            }
-        };
-        let mut done: Vec<(usize, Result<Vec<f64>, LocalError>)> = std::thread::scope(|s| {
-            let workers: Vec<_> = (1..texts_at_once().min(texts.len())).map(|_| s.spawn(work)).collect();
-            let mut done = work();
-            for worker in workers {
-                match worker.join() {
-                    Ok(theirs) => done.extend(theirs),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            done
-        });
-        done.sort_unstable_by_key(|d| d.0);
-        done.into_iter().map(|d| d.1).collect()
+        match texts_at_once() {
+            1 => texts.iter().map(|text| self.logits(text)).collect(),
+            _ => crate::core::parallel::map_indices(texts.len(), |i| self.logits(&texts[i])),
+        }
     }
 
     /// The logits for one text.
