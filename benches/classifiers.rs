@@ -3,9 +3,9 @@
 //! randomly initialised weights built from a config (nothing is downloaded).
 //!
 //! Texts are classified as multitrust runs them: one text per core at once, each forward pass
-//! on one core (`texts_at_once`, and `RAYON_NUM_THREADS=1` as the binary sets it; set it to
-//! the number of cores, with `MT_BENCH_TEXTS_AT_ONCE=1`, to time one text at a time over every
-//! core instead).
+//! on one core (`texts_at_once` and `one_core_per_text`, as the binary does; set
+//! `RAYON_NUM_THREADS` to the number of cores, with `MT_BENCH_TEXTS_AT_ONCE=1`, to time one
+//! text at a time over every core instead).
 //!
 //! Run with `cargo bench --bench classifiers`. When `python3` (or `$MULTITRUST_PYTHON`) can
 //! import torch and transformers, the same models and inputs are timed with PyTorch in the
@@ -17,7 +17,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use multitrust::backends::local::encoder::{Encoder, EncoderConfig, Family};
-use multitrust::backends::local::texts_at_once;
+use multitrust::backends::local::{one_core_per_text, texts_at_once};
 
 /// The binary's allocator (see main.rs), which keeps the tensors' memory for the next ones
 /// where the system allocator gives it back and faults it in again each forward pass.
@@ -39,11 +39,8 @@ fn config(family: Family) -> EncoderConfig {
 }
 
 fn main() -> candle_core::Result<()> {
-    // As the binary does (see `one_core_per_classified_text` in main.rs).
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: no other thread has been started yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
-    }
+    // As the binary does. SAFETY: no other thread has been started yet.
+    unsafe { one_core_per_text() };
     let at_once = std::env::var("MT_BENCH_TEXTS_AT_ONCE").ok().and_then(|n| n.parse().ok());
     let at_once: usize = at_once.unwrap_or_else(texts_at_once).max(1);
     println!("model                      tokens   texts/s (candle, {at_once} at once)");

@@ -182,22 +182,6 @@ impl From<Policy> for JudgePolicy {
     }
 }
 
-/// An in-process classifier runs one text per core at once ([`texts_at_once`]), so each
-/// forward pass keeps to one core: candle's matrix products and element-wise operations
-/// otherwise split every operation over the cores (as many as `RAYON_NUM_THREADS` says), and
-/// two texts in flight would each wait on the other's threads. A `RAYON_NUM_THREADS` the user
-/// sets is kept. Called first in `main`, before any other thread exists.
-///
-/// [`texts_at_once`]: multitrust::backends::local::texts_at_once
-#[cfg(all(feature = "local", not(feature = "cuda")))]
-fn one_core_per_classified_text() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: no other thread has been started yet, so nothing reads the environment
-        // while it changes.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
-    }
-}
-
 /// A scorer profile by name.
 fn scorer_profile(text: &str) -> Result<ScorerProfile, String> {
     ScorerProfile::from_name(text).ok_or_else(|| {
@@ -482,8 +466,8 @@ mod code {
 }
 
 fn main() {
-    #[cfg(all(feature = "local", not(feature = "cuda")))]
-    one_core_per_classified_text();
+    // SAFETY: no other thread has been started yet.
+    unsafe { multitrust::backends::local::one_core_per_text() };
     // Usage errors exit 1 (clap's own default, 2, is this tool's code for data problems).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

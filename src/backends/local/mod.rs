@@ -39,13 +39,28 @@ struct Head {
 }
 
 /// How many texts an in-process classifier runs at once. On the CPU, one per available core,
-/// each forward pass on one core (the binary sets `RAYON_NUM_THREADS=1` unless it is set): on
+/// each forward pass on one core ([`one_core_per_text`]): on
 /// two cores that gave 1.2-1.5x the texts per second of one text at a time over both cores,
 /// whose threads wait on each other at every operation. On a GPU, one.
 pub fn texts_at_once() -> usize {
     match cfg!(feature = "cuda") {
         true => 1,
         false => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// Keeps each forward pass on the CPU to one core, for [`texts_at_once`]: sets
+/// `RAYON_NUM_THREADS=1` unless the user set it. candle's matrix products and element-wise
+/// operations otherwise split every operation over the cores, and two texts in flight would
+/// each wait on the other's threads. Does nothing with the `cuda` feature.
+///
+/// # Safety
+///
+/// Changes the environment: call it before any other thread exists (first thing in `main`).
+pub unsafe fn one_core_per_text() {
+    if !cfg!(feature = "cuda") && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: the caller guarantees that no other thread reads the environment.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
 }
 
