@@ -75,8 +75,9 @@ impl Serialize for ImageRef {
 pub enum Content {
     /// Plain text.
     Text {
-        /// The text.
-        text: String,
+        /// The text, shared by every copy of the message (a sample's prompt, each request made
+        /// of it, its scores' `content`).
+        text: Arc<str>,
     },
     /// An image.
     Image {
@@ -96,7 +97,7 @@ pub struct Message {
 
 impl Message {
     /// A user message with text and, optionally, one image (the benchmark's only shape).
-    pub fn user(text: impl Into<String>, image: Option<ImageRef>) -> Message {
+    pub fn user(text: impl Into<Arc<str>>, image: Option<ImageRef>) -> Message {
         let mut content = vec![Content::Text { text: text.into() }];
         if let Some(image) = image {
             content.push(Content::Image { image });
@@ -105,7 +106,7 @@ impl Message {
     }
 
     /// A system message.
-    pub fn system(text: impl Into<String>) -> Message {
+    pub fn system(text: impl Into<Arc<str>>) -> Message {
         Message { role: Role::System, content: vec![Content::Text { text: text.into() }] }
     }
 
@@ -113,13 +114,13 @@ impl Message {
     pub fn text(&self) -> String {
         if let [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] = &self.content[..]
         {
-            return text.clone();
+            return text.to_string();
         }
         let parts: Vec<&str> = self
             .content
             .iter()
             .filter_map(|c| match c {
-                Content::Text { text } => Some(text.as_str()),
+                Content::Text { text } => Some(&**text),
                 Content::Image { .. } => None,
             })
             .collect();
@@ -309,7 +310,11 @@ impl Sample {
 
     /// The `content` entry of the original's logs: the text, or `{image_path, text}`.
     pub fn log_content(&self) -> LogContent {
-        LogContent { text: self.text(), image: self.image().map(|image| image.display.clone()) }
+        let text = match self.messages.last().map(|m| &m.content[..]) {
+            Some([Content::Text { text }] | [Content::Text { text }, Content::Image { .. }]) => text.clone(),
+            _ => self.text().into(),
+        };
+        LogContent { text, image: self.image().map(|image| image.display.clone()) }
     }
 
     /// The `content` entry of the original's logs, its texts and the image's name moved out of
@@ -321,7 +326,7 @@ impl Sample {
             [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] => {
                 std::mem::take(text)
             }
-            _ => message.text(),
+            _ => message.text().into(),
         };
         LogContent { text, image }
     }
@@ -336,8 +341,8 @@ impl Sample {
 /// or `{"image_path": ..., "text": ...}` when the sample shows an image.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogContent {
-    /// The text of the user message.
-    pub text: String,
+    /// The text of the user message (shared with the sample's message).
+    pub text: Arc<str>,
     /// The image as the log names it.
     pub image: Option<String>,
 }
@@ -388,7 +393,7 @@ impl SplitBuilder {
     /// Adds a sample with one user message.
     pub fn push(
         &mut self,
-        text: impl Into<String>,
+        text: impl Into<Arc<str>>,
         image: Option<ImageRef>,
         target: Target,
         extra: Map<String, Value>,
@@ -418,7 +423,7 @@ impl SplitBuilder {
     /// never sent and ends unscorable with kind `image`.
     pub fn push_problem(
         &mut self,
-        text: impl Into<String>,
+        text: impl Into<Arc<str>>,
         target: Target,
         extra: Map<String, Value>,
         group: impl Into<String>,

@@ -68,7 +68,7 @@ pub fn answer_prompt(request: &str, caption: Option<&str>) -> String {
 
 /// One user message with the call's images and a text.
 pub fn with_images(request: &ChatRequest, text: String, max_tokens: u32) -> ChatRequest {
-    let mut content = vec![Content::Text { text }];
+    let mut content = vec![Content::Text { text: text.into() }];
     for m in &request.messages {
         content.extend(m.images().map(|image| Content::Image { image: image.clone() }));
     }
@@ -87,7 +87,7 @@ pub fn text_only(request: &ChatRequest, text: String) -> ChatRequest {
         })
         .collect();
     if let Some(m) = messages.iter_mut().rev().find(|m| m.role == crate::sample::Role::User) {
-        m.content = vec![Content::Text { text }];
+        m.content = vec![Content::Text { text: text.into() }];
     }
     ChatRequest { messages, ..request.clone() }
 }

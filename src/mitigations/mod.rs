@@ -490,7 +490,7 @@ pub fn add_system(request: &mut ChatRequest, text: &str) {
     match request.messages.first_mut() {
         Some(m) if m.role == Role::System => {
             let old = m.text();
-            m.content = vec![Content::Text { text: format!("{text}\n\n{old}") }];
+            m.content = vec![Content::Text { text: format!("{text}\n\n{old}").into() }];
         }
         _ => request.messages.insert(0, crate::sample::Message::system(text)),
     }
@@ -503,8 +503,8 @@ pub fn wrap_user(request: &mut ChatRequest, before: &str, after: &str) {
         Content::Text { text } => Some(text),
         Content::Image { .. } => None,
     }) {
-        Some(text) => *text = format!("{before}{text}{after}"),
-        None => m.content.insert(0, Content::Text { text: format!("{before}{after}") }),
+        Some(text) => *text = format!("{before}{text}{after}").into(),
+        None => m.content.insert(0, Content::Text { text: format!("{before}{after}").into() }),
     }
 }
 

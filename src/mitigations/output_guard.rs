@@ -75,13 +75,16 @@ impl Guard {
                 let requests = pairs
                     .into_iter()
                     .map(|(request, answer)| {
-                        let mut content = vec![Content::Text { text: request_text(&request) }];
+                        let mut content = vec![Content::Text { text: request_text(&request).into() }];
                         for m in &request.messages {
                             content.extend(m.images().map(|image| Content::Image { image: image.clone() }));
                         }
                         let messages = vec![
                             Message { role: Role::User, content },
-                            Message { role: Role::Assistant, content: vec![Content::Text { text: answer }] },
+                            Message {
+                                role: Role::Assistant,
+                                content: vec![Content::Text { text: answer.into() }],
+                            },
                         ];
                         ChatRequest {
                             messages,
