@@ -9,6 +9,8 @@
 //! `generated/thumbnails-96.txt`, so a second report of the same run decodes no image.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::io::{BufRead, Write as _};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
@@ -86,13 +88,19 @@ impl<W: std::io::Write> std::io::Write for ScriptSafe<W> {
 /// Gathers every sample of every model of the runs (up to [`LIMIT`]).
 pub fn gather(runs: &Runs) -> Browser {
     let mut b = Browser::default();
-    let mut strings: HashMap<String, i64> = HashMap::new();
+    // Each text's index by the text's hash, so that the texts are held once (in `strings`);
+    // a text whose hash another text already has is kept again under an index of its own.
+    let hasher = std::hash::RandomState::new();
+    let mut strings: HashMap<u64, i64> = HashMap::new();
     let mut intern = |b: &mut Browser, text: String| -> i64 {
-        if let Some(i) = strings.get(&text) {
-            return *i;
+        let hash = hasher.hash_one(&text);
+        if let Some(&i) = strings.get(&hash)
+            && b.strings[i as usize] == text
+        {
+            return i;
         }
         let i = b.strings.len() as i64;
-        strings.insert(text.clone(), i);
+        strings.entry(hash).or_insert(i);
         b.strings.push(text);
         i
     };
@@ -240,18 +248,36 @@ impl Serialize for Thumbnails {
 /// none (the page then shows its sample without one). Thumbnails already made are read from
 /// the cache, one file in the run (`HASH BASE64` a line), and the new ones added to it: one
 /// file, not one per image, since creating thousands of small files at once costs more than
-/// making the thumbnails.
+/// making the thumbnails. The cache is read a line at a time and only these images' lines are
+/// kept: it holds every image of the run (`run` makes them while it asks), and a page over
+/// [`LIMIT`] shows fewer.
 fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize) -> Thumbnails {
     if images.is_empty() {
         return Thumbnails::default();
     }
     let file = cache.map(|dir| dir.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt")));
-    let mut text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()).unwrap_or_default();
-    // Each image's span in the cache's text, where it is there already.
-    let mut spans: Vec<Option<Range<usize>>> = {
-        let known = thumbnail_index(&text);
-        images.iter().map(|(hash, _)| known.get(hash.as_str()).cloned()).collect()
-    };
+    let wanted: HashMap<&str, usize> =
+        images.iter().enumerate().map(|(i, (hash, _))| (hash.as_str(), i)).collect();
+    let mut text = String::new();
+    let mut spans: Vec<Option<Range<usize>>> = vec![None; images.len()];
+    fn keep(text: &mut String, spans: &mut [Option<Range<usize>>], i: usize, base64: &str) {
+        spans[i] = Some(text.len()..text.len() + base64.len());
+        text.push_str(base64);
+    }
+    let mut cached_ends_line = true;
+    if let Some(cached) = file.as_ref().and_then(|f| std::fs::File::open(f).ok()) {
+        let mut lines = std::io::BufReader::new(cached);
+        let mut line = String::new();
+        while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
+            cached_ends_line = line.ends_with('\n');
+            if let Some((hash, base64)) = line.trim_end_matches('\n').split_once(' ')
+                && let Some(&i) = wanted.get(hash)
+            {
+                keep(&mut text, &mut spans, i, base64);
+            }
+            line.clear();
+        }
+    }
     let missing: Vec<(usize, &Path)> = spans
         .iter()
         .zip(images)
@@ -259,59 +285,49 @@ fn thumbnails(images: &[(String, PathBuf)], cache: Option<&Path>, threads: usize
         .filter(|(_, (s, _))| s.is_none())
         .map(|(i, (_, (_, p)))| (i, p.as_path()))
         .collect();
-    if !missing.is_empty() {
-        let threads = threads.clamp(1, missing.len());
-        let chunk = missing.len().div_ceil(threads);
-        let made: Vec<(usize, String)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = missing
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .filter_map(|&(i, path)| {
-                                let jpeg = thumbnail_jpeg(path)?;
-                                Some((i, base64_simd::STANDARD.encode_to_string(&jpeg)))
-                            })
-                            .collect::<Vec<_>>()
-                    })
+    if missing.is_empty() {
+        return Thumbnails { text, spans };
+    }
+    let threads = threads.clamp(1, missing.len());
+    let chunk = missing.len().div_ceil(threads);
+    let made: Vec<(usize, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = missing
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|&(i, path)| {
+                            let jpeg = thumbnail_jpeg(path)?;
+                            Some((i, base64_simd::STANDARD.encode_to_string(&jpeg)))
+                        })
+                        .collect::<Vec<_>>()
                 })
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-        });
-        if !made.is_empty() {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (i, base64) in &made {
+        keep(&mut text, &mut spans, *i, base64);
+    }
+    if let Some(file) = file.filter(|_| !made.is_empty()) {
+        // The cache again, with the new lines after the old ones. A cache that cannot be
+        // written only costs the next report the decoding.
+        let _ = file.parent().map(std::fs::create_dir_all);
+        let _ = super::atomic_write_with(&file, |w| {
+            let failed = |e| super::write_error(&file, e);
+            if let Ok(mut old) = std::fs::File::open(&file) {
+                std::io::copy(&mut old, w).map_err(failed)?;
+            }
+            if !cached_ends_line {
+                w.write_all(b"\n").map_err(failed)?;
             }
             for (i, base64) in &made {
-                text.push_str(&images[*i].0);
-                text.push(' ');
-                spans[*i] = Some(text.len()..text.len() + base64.len());
-                text.push_str(base64);
-                text.push('\n');
+                writeln!(w, "{} {base64}", images[*i].0).map_err(failed)?;
             }
-            if let Some(file) = &file {
-                // A cache that cannot be written only costs the next report the decoding.
-                let _ = file.parent().map(std::fs::create_dir_all);
-                let _ = super::atomic_write(file, text.as_bytes());
-            }
-        }
+            Ok(())
+        });
     }
     Thumbnails { text, spans }
-}
-
-/// Where each image's base64 lies in a thumbnail cache's text, by the image's hash.
-fn thumbnail_index(text: &str) -> HashMap<&str, Range<usize>> {
-    let mut index = HashMap::new();
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let start = at;
-        at += line.len();
-        if let Some((hash, base64)) = line.trim_end_matches('\n').split_once(' ') {
-            let from = start + hash.len() + 1;
-            index.insert(hash, from..from + base64.len());
-        }
-    }
-    index
 }
 
 /// A JPEG thumbnail (longest side at most [`THUMBNAIL_SIDE`]; a smaller image keeps its size) of
@@ -424,5 +440,10 @@ mod tests {
         // A third page, with neither file left, reads both from the cache as the second had them.
         std::fs::remove_file(&b.1).expect("b removed");
         assert_eq!(as_json(&thumbnails(&[b.clone(), a.clone()], Some(&cache), 1)), again);
+        // A page of fewer images keeps only their thumbnails of the cache.
+        let only_b = thumbnails(std::slice::from_ref(&b), Some(&cache), 1);
+        assert_eq!(as_json(&only_b)[0], again[0]);
+        let b_base64 = again[0].as_str().and_then(|u| u.strip_prefix("data:image/jpeg;base64,"));
+        assert_eq!(only_b.text.len(), b_base64.map_or(0, str::len));
     }
 }
