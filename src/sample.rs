@@ -112,10 +112,30 @@ impl Message {
 
     /// All text parts joined with newlines.
     pub fn text(&self) -> String {
-        if let [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] = &self.content[..]
-        {
-            return text.to_string();
+        match self.only_text() {
+            Some(text) => text.to_string(),
+            None => self.joined_text(),
         }
+    }
+
+    /// The text as [`Message::text`] gives it, sharing the message's own when it has one text
+    /// part (the benchmark's shape) instead of copying it.
+    pub fn shared_text(&self) -> Arc<str> {
+        match self.only_text() {
+            Some(text) => text.clone(),
+            None => self.joined_text().into(),
+        }
+    }
+
+    /// The text part of a message of one text, with or without an image after it.
+    fn only_text(&self) -> Option<&Arc<str>> {
+        match &self.content[..] {
+            [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] => Some(text),
+            _ => None,
+        }
+    }
+
+    fn joined_text(&self) -> String {
         let parts: Vec<&str> = self
             .content
             .iter()
@@ -310,25 +330,10 @@ impl Sample {
 
     /// The `content` entry of the original's logs: the text, or `{image_path, text}`.
     pub fn log_content(&self) -> LogContent {
-        let text = match self.messages.last().map(|m| &m.content[..]) {
-            Some([Content::Text { text }] | [Content::Text { text }, Content::Image { .. }]) => text.clone(),
-            _ => self.text().into(),
-        };
-        LogContent { text, image: self.image().map(|image| image.display.clone()) }
-    }
-
-    /// The `content` entry of the original's logs, its texts and the image's name moved out of
-    /// the sample, which is left without messages (a sample scored once and then dropped).
-    pub fn take_log_content(&mut self) -> LogContent {
-        let Some(mut message) = self.messages.pop() else { return LogContent::default() };
-        let image = self.image().or(message.images().next()).map(|image| image.display.clone());
-        let text = match &mut message.content[..] {
-            [Content::Text { text }] | [Content::Text { text }, Content::Image { .. }] => {
-                std::mem::take(text)
-            }
-            _ => message.text().into(),
-        };
-        LogContent { text, image }
+        LogContent {
+            text: self.messages.last().map(Message::shared_text).unwrap_or_default(),
+            image: self.image().map(|image| image.display.clone()),
+        }
     }
 
     /// The extra fields as JSON, or `null` when there are none (as the original writes them).

@@ -188,8 +188,8 @@ pub async fn score_split<'s>(
         };
         let subset = s.subset().map(str::to_string);
         let (id, group, target, content, extra) = match s {
-            Cow::Owned(mut s) => {
-                let content = s.take_log_content();
+            Cow::Owned(s) => {
+                let content = s.log_content();
                 (s.id, s.group, s.target, content, s.extra)
             }
             Cow::Borrowed(s) => {
