@@ -445,5 +445,19 @@ mod tests {
         assert_eq!(as_json(&only_b)[0], again[0]);
         let b_base64 = again[0].as_str().and_then(|u| u.strip_prefix("data:image/jpeg;base64,"));
         assert_eq!(only_b.text.len(), b_base64.map_or(0, str::len));
+        // A cache whose last line lost its newline gets the new line after it, not on it.
+        let file = cache.join(format!("thumbnails-{THUMBNAIL_SIDE}.txt"));
+        let cut = std::fs::read_to_string(&file).expect("cache").trim_end().to_string();
+        std::fs::write(&file, &cut).expect("cache cut");
+        let c = image("c.png", [0, 200, 0]);
+        let third = as_json(&thumbnails(&[a.clone(), b.clone(), c.clone()], Some(&cache), 1));
+        assert_eq!((&third[0], &third[1]), (&urls[0], &again[0]));
+        std::fs::remove_file(&c.1).expect("c removed");
+        let text = std::fs::read_to_string(&file).expect("cache");
+        assert_eq!(text.lines().count(), 3, "one line an image: {text}");
+        assert_eq!(
+            as_json(&thumbnails(&[c.clone(), a.clone()], Some(&cache), 1)),
+            serde_json::json!([third[2], urls[0]])
+        );
     }
 }
