@@ -17,7 +17,7 @@ use crate::core::{CallError, ImageLimits, sha256_hex};
 use crate::data::decode_image;
 use crate::sample::ImageRef;
 
-/// The most base64 text the cache keeps.
+/// The most the cache keeps: base64 text, with each entry's bookkeeping.
 pub const CACHE_BYTES: usize = 256 << 20;
 
 /// An image ready to be spliced into a request body.
@@ -82,12 +82,22 @@ pub async fn encoded(
 /// Counts a prepared image in the cache and drops the oldest beyond [`CACHE_BYTES`].
 fn remember(key: Key, size: usize) {
     let Ok(mut cache) = CACHE.lock() else { return };
+    // The key (held twice), the slot and the entries weigh about as much as a small image.
+    let size = size + 2 * key.0.len() + 160;
     cache.order.push_back((key, size));
     cache.bytes += size;
     while cache.bytes > CACHE_BYTES && cache.order.len() > 1 {
         let Some((old, size)) = cache.order.pop_front() else { break };
         cache.slots.remove(&old);
         cache.bytes -= size;
+    }
+}
+
+/// Drops every prepared image: for when nothing more is sent that could use them (after a
+/// run's last model is asked), so that they do not stay resident while it scores and writes.
+pub fn forget_all() {
+    if let Ok(mut cache) = CACHE.lock() {
+        *cache = Cache::default();
     }
 }
 

@@ -17,6 +17,7 @@ use super::record::{
 use super::score::{Scorer, score_split};
 use super::templates;
 use crate::backends::baseline::Baseline;
+use crate::backends::images;
 use crate::backends::{ChatRequest, ChatResponse, ChatService, THINK_TAGS};
 use crate::config::Profile;
 use crate::core::{Need, ScorerProfile, Unscorable, UnscorableKind};
@@ -39,9 +40,13 @@ pub async fn execute(plan: &Plan, loaded: &Loaded, engine: &Engine) -> Result<Ru
     let sights = preflight_all(plan, loaded, engine).await?;
     let mut models = Vec::new();
     let mut asking = BTreeMap::new();
-    for (m, sight) in plan.models.iter().zip(sights) {
+    for (k, (m, sight)) in plan.models.iter().zip(sights).enumerate() {
         let tasks_in = loaded.for_model(&m.info.name);
         let (answers, seconds) = ask(plan, m, tasks_in, engine, &sight).await?;
+        if k + 1 == plan.models.len() {
+            // Judges and classifiers are sent text: no image is sent after the last model's.
+            images::forget_all();
+        }
         let phase = std::time::Instant::now();
         let records = score(plan, tasks_in, answers, &scorer).await?;
         tracing::debug!("{}: scored in {:?}", m.info.name, phase.elapsed());
