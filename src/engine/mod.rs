@@ -133,7 +133,8 @@ pub struct Engine {
     offline: bool,
     cancel: CancellationToken,
     gates: Mutex<HashMap<Identity, Arc<Gate>>>,
-    /// Requests in flight by fingerprint (weakly held: a finished one is in the store).
+    /// Requests in flight by fingerprint, weakly held; an entry goes when its last awaiter has
+    /// its answer ([`Engine::landed`]), and the answer is in the store.
     flights: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
     progress: MultiProgress,
     scrubber: Arc<Scrubber>,
@@ -764,7 +765,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finished_flights_are_forgotten_and_shared_ones_sent_once() {
+    async fn finished_flights_are_forgotten() {
         let engine = Engine::new(None);
         let echo = Arc::new(Echo {
             identity: Identity::new("test", "echo", "http://127.0.0.1:9/v1"),
@@ -777,8 +778,8 @@ mod tests {
         let (a, b) = (a.expect("first batch"), b.expect("second batch"));
         assert_eq!(a[30].as_ref().map(|o| o.reply.as_str()).ok(), Some("echo: q30"));
         assert_eq!(b[5].as_ref().map(|o| o.reply.as_str()).ok(), Some("echo: q30"));
-        // The 25 requests both batches hold were in flight once, or sent again after landing;
-        // never more than once each while in flight, and none is remembered once answered.
+        // Each of the 25 requests both batches hold was sent once (joined while in flight) or,
+        // without a store, again after it landed; none is remembered once answered.
         let sent = echo.sent.load(Ordering::Relaxed);
         assert!((75..=100).contains(&sent), "sent {sent}");
         assert_eq!(engine.flights_held(), 0);
