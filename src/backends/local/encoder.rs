@@ -254,8 +254,12 @@ impl Encoder {
         let e = &self.embeddings;
         let x = (e.words.forward(&ids)? + e.positions.forward(&positions)?)?;
         let mut x = e.norm.forward(&(x + e.types.forward(&types)?)?)?;
-        for layer in &self.layers {
-            let attended = layer.attention.forward(&x)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            // The head reads the first token only, so the last layer computes that token's
+            // row alone (every token's keys and values, one query): the same numbers, and
+            // about a twelfth less work for a base-size model.
+            let first_only = i + 1 == self.layers.len();
+            let attended = layer.attention.forward(&x, first_only)?;
             let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
             x = layer.norm.forward(&(layer.output.forward(&inner)? + attended)?)?;
         }
@@ -281,30 +285,45 @@ impl Attention {
         x.transpose(0, 1)?.contiguous()?.reshape((n, heads * d))
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// The attention block's output for every row of `x`, or with `first_only` for the
+    /// first row alone (a `[1, hidden]` result; the keys and values still come from every
+    /// row).
+    fn forward(&self, x: &Tensor, first_only: bool) -> Result<Tensor> {
         let (n, h) = x.dims2()?;
         let scale = 1.0 / ((h / self.heads) as f64).sqrt();
-        let qkv = self.qkv.forward(x)?;
-        let q = (self.split(&qkv.narrow(1, 0, h)?)? * scale)?;
-        let k = self.split(&qkv.narrow(1, h, h)?)?;
-        let v = self.split(&qkv.narrow(1, 2 * h, h)?)?;
-        let context = match self.half_window {
-            Some(w) if n > w + 1 => windowed(&q, &k, &v, w)?,
-            _ => attend(&q, &k, &v, None)?,
+        let rows = if first_only { 1 } else { n };
+        let local = || -> Result<Tensor> {
+            let qkv = self.qkv.forward(x)?;
+            let q = (self.split(&qkv.narrow(1, 0, h)?.narrow(0, 0, rows)?)? * scale)?;
+            let k = self.split(&qkv.narrow(1, h, h)?)?;
+            let v = self.split(&qkv.narrow(1, 2 * h, h)?)?;
+            let context = match self.half_window {
+                Some(w) if n > w + 1 && !first_only => windowed(&q, &k, &v, w)?,
+                _ => attend(&q, &k, &v, None)?,
+            };
+            self.merge(&context)
         };
-        let mut context = self.merge(&context)?;
-        if let Some((gq, gk, gv)) = &self.global {
-            // The first token attends to every token through the global projections.
-            let q0 = (self.split(&gq.forward(&x.narrow(0, 0, 1)?)?)? * scale)?;
-            let first = self.merge(&attend(
-                &q0,
-                &self.split(&gk.forward(x)?)?,
-                &self.split(&gv.forward(x)?)?,
-                None,
-            )?)?;
-            context = if n > 1 { Tensor::cat(&[&first, &context.narrow(0, 1, n - 1)?], 0)? } else { first };
-        }
-        self.norm.forward(&(self.output.forward(&context)? + x)?)
+        let context = match &self.global {
+            None => local()?,
+            Some((gq, gk, gv)) => {
+                // The first token attends to every token through the global projections.
+                let q0 = (self.split(&gq.forward(&x.narrow(0, 0, 1)?)?)? * scale)?;
+                let first = self.merge(&attend(
+                    &q0,
+                    &self.split(&gk.forward(x)?)?,
+                    &self.split(&gv.forward(x)?)?,
+                    None,
+                )?)?;
+                // Longformer replaces the first token's local attention by this, so the
+                // local attention is not needed when only the first row is.
+                match first_only || n == 1 {
+                    true => first,
+                    false => Tensor::cat(&[&first, &local()?.narrow(0, 1, n - 1)?], 0)?,
+                }
+            }
+        };
+        let residual = if first_only { x.narrow(0, 0, 1)? } else { x.clone() };
+        self.norm.forward(&(self.output.forward(&context)? + residual)?)
     }
 }
 
